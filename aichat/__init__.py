@@ -1,0 +1,80 @@
+"""aichat: a self-hosted AI chat gateway. `create_app()` builds the Flask app."""
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The app: configuration, extensions, the gateway, blueprints, commands."""
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    config.load(app, test_config)
+    app.json.sort_keys = False
+    init_instance(app)
+    init_extensions(app)
+    init_gateway(app)
+    init_web(app)
+    init_cli(app)
+    return app
+
+
+def init_instance(app: Flask) -> None:
+    os.makedirs(app.instance_path, exist_ok=True)
+
+
+def init_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401 - the models must be known to migrations
+    from .extensions import cors, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["AICHAT_RATELIMIT_STORAGE_URI"]
+                          or app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    origins = app.config["AICHAT_ALLOWED_ORIGINS"]
+    cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
+                  expose_headers=["X-Request-ID", "Retry-After"], max_age=600)
+    if app.config["AICHAT_TRUSTED_PROXIES"]:
+        hops = app.config["AICHAT_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
+def init_gateway(app: Flask) -> None:
+    """The gateway and its usage recorder, built once per app; SDK clients live as long as it does."""
+    from .api.auth import key_digests
+    from .api.validation import Limits
+    from .gateway import build_gateway
+    from .usage.recorder import UsageRecorder
+    from .usage.store import batch_writer
+
+    recorder = UsageRecorder(batch_writer(app), app.config["AICHAT_USAGE_BATCH_SIZE"],
+                             app.config["AICHAT_USAGE_FLUSH_INTERVAL"])
+    atexit.register(recorder.close)
+    app.extensions["aichat.usage"] = recorder
+    app.extensions["aichat.gateway"] = build_gateway(app.config, recorder.submit)
+    app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
+    app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
+
+
+def init_web(app: Flask) -> None:
+    from .api import register_api
+    from .health.views import bp as health_bp
+    from .request_id import init_request_ids
+
+    init_request_ids(app)
+    register_api(app)
+    app.register_blueprint(health_bp)
+
+
+def init_cli(app: Flask) -> None:
+    from .cli import register_cli
+
+    register_cli(app)

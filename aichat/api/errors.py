@@ -1,0 +1,111 @@
+"""The JSON error envelopes, built in one place.
+
+Under `/api/`: {"error": {"code", "message", "request_id"}}.
+Under `/v1/`: OpenAI's {"error": {"message", "type", "param", "code"}}, with the statuses that
+make the official SDK raise the matching exception.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from aichat.gateway import NoUpstreamAvailable, UnknownModel
+from aichat.providers.base import ProviderError, RequestInvalid, UpstreamRateLimited, UpstreamTimeout
+
+log = logging.getLogger(__name__)
+
+# OpenAI's error `type` for each status, as its API sends them.
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                 404: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+                 429: "rate_limit_error"}
+
+
+class ApiError(Exception):
+    """A request we refuse or could not serve; rendered in the envelope of the surface it came in on."""
+
+    def __init__(self, status: int, code: str, message: str, *, param: str | None = None,
+                 headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+def from_gateway(exc: Exception) -> ApiError:
+    """The HTTP answer for a gateway failure."""
+    if isinstance(exc, UnknownModel):
+        return ApiError(404, "model_not_found", str(exc), param="model")
+    if isinstance(exc, RequestInvalid):
+        return ApiError(400, exc.code, f"the provider rejected the request: {exc.message}")
+    if isinstance(exc, NoUpstreamAvailable):
+        last = exc.last_error
+        if last is None:
+            return ApiError(503, "no_provider_available", str(exc), headers={"Retry-After": "10"})
+        if isinstance(last, UpstreamRateLimited):
+            return ApiError(429, last.code, "every provider is rate limiting us; try again shortly",
+                            headers={"Retry-After": "5"})
+        if isinstance(last, UpstreamTimeout):
+            return ApiError(504, last.code, "no provider answered in time")
+        return ApiError(502, last.code, f"no provider could answer: {last.message}")
+    if isinstance(exc, ProviderError):
+        return ApiError(502, exc.code, exc.message)
+    raise TypeError(exc)
+
+
+def render(err: ApiError):
+    """The response for `err` in the envelope of the current surface."""
+    request_id = getattr(g, "request_id", None)
+    if request.path.startswith("/v1/"):
+        kind = _OPENAI_TYPES.get(err.status, "server_error" if err.status >= 500 else "invalid_request_error")
+        body = {"error": {"message": err.message, "type": kind, "param": err.param, "code": err.code}}
+    else:
+        body = {"error": {"code": err.code, "message": err.message, "request_id": request_id}}
+    response = jsonify(body)
+    response.status_code = err.status
+    response.headers.update(err.headers)
+    return response
+
+
+def stream_error(err: ProviderError, request_id: str) -> dict:
+    """The payload of an error event sent mid-stream, in the /api/ shape."""
+    return {"error": {"code": err.code, "message": err.message, "request_id": request_id}}
+
+
+def register_errors(app: Flask) -> None:
+    app.register_error_handler(ApiError, render)
+
+    for exc_type in (UnknownModel, NoUpstreamAvailable, ProviderError):
+        app.register_error_handler(exc_type, lambda exc: render(from_gateway(exc)))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if not _is_api(request.path):
+            return exc
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+                429: "rate_limited"}.get(exc.code, "http_error")
+        message = exc.description or exc.name
+        if exc.code == 429:
+            message = f"rate limit exceeded ({exc.description}); slow down and retry after the Retry-After seconds"
+        elif exc.code == 413:
+            message = f"request body too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)"
+        err = ApiError(exc.code or 500, code, message)
+        response = render(err)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        err = ApiError(500, "internal_error", "internal error; the request id identifies it in the logs")
+        if _is_api(request.path):
+            return render(err)
+        return "Internal Server Error", 500
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith(("/api/", "/v1/")) or path in ("/api", "/v1")

@@ -1,0 +1,92 @@
+"""`/v1`: the OpenAI wire format, so any OpenAI SDK or tool works by changing its base URL."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, jsonify, request
+
+from aichat.gateway import ChatResult, StreamSession
+from aichat.providers.base import ProviderError
+
+from . import context, sse, validation
+from .auth import client_key_required
+from .proxy import chat_limit
+
+bp = Blueprint("openai", __name__, url_prefix="/v1")
+
+
+@bp.post("/chat/completions")
+@client_key_required
+@chat_limit
+def chat_completions():
+    data = validation.json_body(request)
+    req, include_usage = validation.openai_chat(data, context.limits())
+    ctx = context.call_context("v1")
+    if req.stream:
+        session = context.gateway().open_stream(req, ctx)
+        return sse.response(_chunks(session, include_usage), session.close)
+    return jsonify(_completion(context.gateway().complete(req, ctx), ctx.request_id))
+
+
+@bp.get("/models")
+@client_key_required
+def models():
+    created = int(time.time())
+    names = context.gateway().router.known_models()
+    return jsonify({"object": "list",
+                    "data": [{"id": n, "object": "model", "created": created, "owned_by": "aichat"} for n in names]})
+
+
+def _completion(result: ChatResult, request_id: str) -> dict:
+    completion = result.completion
+    return {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": completion.content, "refusal": None},
+            "logprobs": None,
+            "finish_reason": completion.finish_reason or "stop",
+        }],
+        "usage": _usage(result.usage),
+        "system_fingerprint": None,
+    }
+
+
+def _chunks(session: StreamSession, include_usage: bool) -> Iterator[str]:
+    """chat.completion.chunk events as text arrives, the usage chunk when asked for, then [DONE]."""
+    head = {"id": f"chatcmpl-{session.ctx.request_id}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": session.model, "system_fingerprint": None}
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return sse.data_frame({**head, "choices": [choice], **extra})
+
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        for text in session:
+            yield chunk({"content": text})
+        yield chunk({}, session.finish_reason or "stop")
+        if include_usage:
+            yield sse.data_frame({**head, "choices": [], "usage": _usage(session.final_usage())})
+        yield sse.data_frame("[DONE]")
+    except ProviderError as err:
+        # The SDK raises APIError when a stream event carries an `error` object.
+        yield sse.data_frame({"error": {"message": err.message, "type": "server_error", "param": None,
+                                        "code": err.code}})
+    finally:
+        session.close()
+
+
+def _usage(usage) -> dict:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }

@@ -1,0 +1,78 @@
+"""`/api/v1/ai-proxy`: the chat endpoint site frontends call from the browser."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify, request
+
+from aichat.extensions import limiter
+from aichat.gateway import ChatResult, StreamSession
+from aichat.providers.base import ProviderError
+
+from . import context, sse, validation
+from .errors import ApiError, stream_error
+
+bp = Blueprint("proxy", __name__, url_prefix="/api/v1/ai-proxy")
+chat_limit = limiter.shared_limit(lambda: current_app.config["AICHAT_RATE_LIMIT"], scope="chat")
+
+
+@bp.before_request
+def origin_allowed():
+    """Browsers send Origin on cross-site calls; only configured sites (or our own origin) may use us."""
+    origin = request.headers.get("Origin")
+    if not origin or origin.rstrip("/") in current_app.config["AICHAT_ALLOWED_ORIGINS"]:
+        return None
+    if urlsplit(origin).netloc == request.host:
+        return None
+    raise ApiError(403, "origin_not_allowed", f"origin {origin} is not allowed; add it to AICHAT_ALLOWED_ORIGINS")
+
+
+@bp.post("/chat")
+@chat_limit
+def chat():
+    """One chat turn: JSON, or SSE events when `stream` is true."""
+    data = validation.json_body(request)
+    req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
+    ctx = context.call_context("ai-proxy", suggestions=options.suggestions)
+    if req.stream:
+        session = context.gateway().open_stream(req, ctx)
+        return sse.response(_events(session), session.close)
+    return jsonify(_body(context.gateway().complete(req, ctx), ctx.request_id))
+
+
+def _body(result: ChatResult, request_id: str) -> dict:
+    return {
+        "id": request_id,
+        "content": result.completion.content,
+        "model": result.model,
+        "provider": result.provider,
+        "suggestions": result.suggestions,
+        "usage": _usage(result.usage),
+        "finish_reason": result.completion.finish_reason,
+    }
+
+
+def _events(session: StreamSession) -> Iterator[str]:
+    """`delta` events as text arrives, then one `done` event, or an `error` event if upstream fails."""
+    request_id = session.ctx.request_id
+    try:
+        for text in session:
+            yield sse.frame("delta", {"content": text})
+        yield sse.frame("done", {
+            "id": request_id,
+            "model": session.model,
+            "provider": session.provider,
+            "usage": _usage(session.final_usage()),
+            "suggestions": session.suggestions,
+            "finish_reason": session.finish_reason,
+        })
+    except ProviderError as err:
+        yield sse.frame("error", stream_error(err, request_id))
+    finally:
+        session.close()
+
+
+def _usage(usage) -> dict:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}

@@ -1,0 +1,145 @@
+"""Every setting aichat reads, in one place: defaults, then instance/config.py,
+then the environment (and a `.env` file), then the test mapping."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+# An obvious placeholder: `flask verify` flags it in production.
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+class Defaults:
+    """Flask and aichat defaults; each is overridden by an environment variable of the same name."""
+
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: a SQLite file in instance/
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Providers. Keys may be one value or several, comma-separated.
+    OPENAI_API_KEY: list[str] = []
+    OPENAI_BASE_URL = "https://api.openai.com/v1"
+    OPENAI_MODEL = "gpt-4o-mini"
+    GEMINI_API_KEY: list[str] = []
+    GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+    GEMINI_MODEL = "gemini-2.5-flash"
+
+    # Routing and failover.
+    AICHAT_PROVIDER_ORDER = ["gemini", "openai"]
+    AICHAT_DEFAULT_MODEL = ""  # empty: the first configured provider's default model
+    AICHAT_MODEL_ALIASES = {"gemini-2.5-flash-latest": "gemini-2.5-flash"}
+    AICHAT_MAX_ATTEMPTS = 4
+    AICHAT_CONNECT_TIMEOUT = 5.0
+    AICHAT_FIRST_TOKEN_TIMEOUT = 30.0
+    AICHAT_TOTAL_TIMEOUT = 120.0
+    AICHAT_CIRCUIT_FAILURES = 5
+    AICHAT_CIRCUIT_WINDOW = 60.0
+    AICHAT_CIRCUIT_COOLDOWN = 30.0
+    AICHAT_UPSTREAM_POOL_SIZE = 1000
+
+    # The public surfaces.
+    AICHAT_API_KEYS: list[str] = []
+    AICHAT_ALLOWED_ORIGINS: list[str] = []
+    AICHAT_RATE_LIMIT = "30/minute"
+    AICHAT_RATELIMIT_STORAGE_URI = ""  # empty: REDIS_URL when set, else in memory
+    REDIS_URL = ""
+    AICHAT_TRUSTED_PROXIES = 0
+    AICHAT_MAX_BODY_BYTES = 1024 * 1024
+    AICHAT_MAX_TOKENS_LIMIT = 8192
+    AICHAT_MAX_MESSAGES = 200
+    AICHAT_SUGGESTIONS = True
+
+    # Usage recording.
+    AICHAT_USAGE_BATCH_SIZE = 50
+    AICHAT_USAGE_FLUSH_INTERVAL = 0.5
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _aliases(value: str) -> dict[str, str]:
+    """`a=b,c=d` into a mapping; the built-in aliases stay unless overridden."""
+    aliases = dict(Defaults.AICHAT_MODEL_ALIASES)
+    for pair in _split(value):
+        name, sep, target = pair.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise ValueError(f"AICHAT_MODEL_ALIASES: expected name=model, got {pair!r}")
+        aliases[name.strip()] = target.strip()
+    return aliases
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+_PARSERS = {
+    "OPENAI_API_KEY": _split,
+    "GEMINI_API_KEY": _split,
+    "AICHAT_PROVIDER_ORDER": lambda v: [p.lower() for p in _split(v)],
+    "AICHAT_MODEL_ALIASES": _aliases,
+    "AICHAT_API_KEYS": _split,
+    "AICHAT_ALLOWED_ORIGINS": lambda v: [o.rstrip("/") for o in _split(v)],
+    "AICHAT_SUGGESTIONS": _bool,
+}
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment overrides, parsed to the type of their default."""
+    settings: dict[str, Any] = {}
+    for name in dir(Defaults):
+        if not name.isupper() or name not in environ:
+            continue
+        raw = environ[name]
+        default = getattr(Defaults, name)
+        try:
+            if name in _PARSERS:
+                settings[name] = _PARSERS[name](raw)
+            elif isinstance(default, bool):
+                settings[name] = _bool(raw)
+            elif isinstance(default, int):
+                settings[name] = int(raw)
+            elif isinstance(default, float):
+                settings[name] = float(raw)
+            else:
+                settings[name] = raw.strip()
+        except ValueError as exc:
+            raise ValueError(f"invalid value for {name}: {exc}") from None
+    if environ.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = _database_url(environ["DATABASE_URL"])
+    return settings
+
+
+def _database_url(url: str) -> str:
+    """Accept the common `postgres://` spellings and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load(app, test_config: Mapping[str, Any] | None = None) -> None:
+    """Fill app.config: defaults → instance/config.py → environment (.env included) → test mapping."""
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    if test_config is None:
+        _load_dotenv()
+        app.config.update(from_environ(os.environ))
+    else:
+        app.config.update(test_config)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "aichat.db")
+    app.config["MAX_CONTENT_LENGTH"] = app.config["AICHAT_MAX_BODY_BYTES"]
+
+
+def _load_dotenv() -> None:
+    """Read `.env` from the working directory; real environment variables win."""
+    from dotenv import load_dotenv
+
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)

@@ -1,0 +1,59 @@
+"""The configured upstreams: each provider with its adapter, keys in rotation and breakers."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .breaker import CircuitBreaker
+
+
+@dataclass(eq=False)
+class KeySlot:
+    """One upstream key: its SDK client (built once), a label safe to log, and its health."""
+
+    label: str
+    client: object
+    breaker: CircuitBreaker
+    secret: str = field(repr=False, default="")
+    invalid_reason: str | None = None  # set on 401/403/out of credit; cleared when re-tested
+
+    @property
+    def usable(self) -> bool:
+        return self.invalid_reason is None and self.breaker.available()
+
+
+@dataclass(eq=False)
+class Upstream:
+    """A provider as configured: name, adapter, default model, keys used in turn."""
+
+    name: str
+    adapter: object
+    default_model: str
+    keys: list[KeySlot]
+    breaker: CircuitBreaker
+    _turn: itertools.count = field(default_factory=itertools.count, repr=False)
+
+    def rotation(self) -> Iterator[KeySlot]:
+        """Every key once, starting one further along than last time, skipping benched keys."""
+        if not self.keys:
+            return
+        start = next(self._turn) % len(self.keys)
+        for i in range(len(self.keys)):
+            slot = self.keys[(start + i) % len(self.keys)]
+            if slot.invalid_reason is None:
+                yield slot
+
+    @property
+    def usable(self) -> bool:
+        return self.breaker.available() and any(k.usable for k in self.keys)
+
+    def health(self) -> dict:
+        """Circuit and key states, for health checks and the console (labels only, never keys)."""
+        return {
+            "provider": self.name,
+            "circuit": self.breaker.state,
+            "keys": [
+                {"label": k.label, "circuit": k.breaker.state, "invalid": k.invalid_reason} for k in self.keys
+            ],
+        }

@@ -1,0 +1,4 @@
+"""SQLAlchemy models, one module per domain."""
+from .usage import AIUsageLog
+
+__all__ = ["AIUsageLog"]

@@ -1,0 +1,148 @@
+"""OpenAI, and every OpenAI-compatible endpoint (DeepSeek, Qwen, Ollama, vLLM …), through the official SDK."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import openai
+
+from .base import (
+    ChatRequest,
+    Completion,
+    Delta,
+    ProviderError,
+    Timeouts,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    Usage,
+    error_for_status,
+    redact,
+)
+
+# Models that take `max_completion_tokens` and refuse `max_tokens`.
+_COMPLETION_TOKENS_MODELS = ("o1", "o3", "o4", "gpt-5")
+
+
+class OpenAIProvider:
+    """One OpenAI-format upstream (a base URL); one SDK client per key, built once."""
+
+    kind = "openai"
+
+    def __init__(self, base_url: str, timeouts: Timeouts, pool_size: int = 1000):
+        self.base_url = base_url
+        self.pool_size = pool_size
+        # JSON calls wait for the whole answer; streams only for the first chunk (and between chunks).
+        self._json_timeout = httpx2.Timeout(timeouts.total, connect=timeouts.connect)
+        self._stream_timeout = httpx2.Timeout(timeouts.first_token, connect=timeouts.connect)
+
+    def make_client(self, api_key: str) -> openai.OpenAI:
+        """An SDK client with retries off (the gateway owns retrying) and a pool sized for many streams."""
+        http_client = httpx2.Client(
+            limits=httpx2.Limits(max_connections=self.pool_size, max_keepalive_connections=min(self.pool_size, 200)),
+            timeout=self._json_timeout,
+        )
+        return openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, http_client=http_client)
+
+    def complete(self, client: openai.OpenAI, req: ChatRequest, model: str) -> Completion:
+        """One non-streaming call; the raw body is read as JSON, skipping the SDK's model parsing."""
+        try:
+            raw = client.chat.completions.with_raw_response.create(
+                **self._params(req, model), timeout=self._json_timeout
+            )
+            body = raw.http_response.json()
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped onto the taxonomy
+            raise self._map_error(exc, client.api_key) from None
+        try:
+            choice = body["choices"][0]
+            content = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise UpstreamServerError("upstream answered without a choice") from None
+        return Completion(
+            content=content,
+            model=body.get("model") or model,
+            finish_reason=choice.get("finish_reason"),
+            usage=_usage(body.get("usage")),
+            id=body.get("id"),
+        )
+
+    def stream(self, client: openai.OpenAI, req: ChatRequest, model: str) -> Iterator[Delta]:
+        """Yield deltas as the SDK reads them; closing the generator closes the upstream response."""
+        try:
+            chunks = client.chat.completions.create(
+                **self._params(req, model),
+                stream=True,
+                stream_options={"include_usage": True},
+                timeout=self._stream_timeout,
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise self._map_error(exc, client.api_key) from None
+        try:
+            finish_reason = None
+            served = model
+            for chunk in chunks:
+                served = chunk.model or served
+                usage = _usage(chunk.usage.model_dump()) if chunk.usage else None
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    text = choice.delta.content if choice.delta else None
+                    if text or choice.finish_reason or usage:
+                        yield Delta(text or "", choice.finish_reason, usage, served)
+                elif usage:
+                    yield Delta("", finish_reason, usage, served)
+        except ProviderError:
+            raise
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._map_error(exc, client.api_key) from None
+        finally:
+            chunks.close()
+
+    @staticmethod
+    def _params(req: ChatRequest, model: str) -> dict:
+        params: dict = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+        }
+        if req.temperature is not None:
+            params["temperature"] = req.temperature
+        if req.max_tokens is not None:
+            name = "max_completion_tokens" if model.startswith(_COMPLETION_TOKENS_MODELS) else "max_tokens"
+            params[name] = req.max_tokens
+        if req.extra:
+            params["extra_body"] = req.extra
+        return params
+
+    @staticmethod
+    def _map_error(exc: Exception, api_key: str) -> ProviderError:
+        """The SDK's exceptions (and httpx2's, raised mid-stream) onto the taxonomy, key redacted."""
+        if isinstance(exc, ProviderError):
+            return exc
+        if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
+            return UpstreamTimeout("upstream timed out")
+        if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
+            return UpstreamUnavailable(f"upstream connection failed: {type(exc).__name__}")
+        if isinstance(exc, openai.APIStatusError):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            code = body.get("code") or (body.get("error") or {}).get("code") if body else None
+            message = redact(getattr(exc, "message", "") or str(exc), (api_key,))
+            return error_for_status(exc.status_code, message, out_of_credit=code == "insufficient_quota")
+        if isinstance(exc, openai.APIError):
+            # An error event inside a stream (no HTTP status of its own).
+            return UpstreamServerError(redact(str(exc), (api_key,)))
+        return UpstreamServerError(f"unexpected upstream failure: {type(exc).__name__}")
+
+
+def _usage(raw: dict | None) -> Usage | None:
+    if not raw:
+        return None
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=raw.get("prompt_tokens") or 0,
+        completion_tokens=raw.get("completion_tokens") or 0,
+        cached_tokens=prompt_details.get("cached_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+    )

@@ -1,0 +1,1 @@
+"""Usage: recording attempts, rollups, and the queries behind monitoring."""

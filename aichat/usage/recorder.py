@@ -1,0 +1,118 @@
+"""Usage rows are queued on the request path and written in batches by a background thread.
+
+The client has its answer before its row is written; rows are retried, never dropped,
+while the database is briefly away, and `close()` flushes what is left at shutdown.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class UsageRecorder:
+    def __init__(self, write_batch: Callable[[list[dict]], None], batch_size: int = 50,
+                 flush_interval: float = 0.5):
+        self._write_batch = write_batch
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._queue: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
+        self._done = threading.Condition()
+        self._count_lock = threading.Lock()
+        self._submitted = 0
+        self._written = 0
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._stopping = False
+
+    def submit(self, record: dict) -> None:
+        """Queue one row; cheap enough for the request path."""
+        if self._pid != os.getpid():
+            self._start()  # first use in this process (gunicorn forks after import)
+        with self._count_lock:
+            self._submitted += 1
+        self._queue.put(record)
+
+    @property
+    def pending(self) -> int:
+        return self._submitted - self._written
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row submitted so far is written; False if that took longer than `timeout`."""
+        target = self._submitted
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while self._written < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush and stop the writer (at shutdown)."""
+        flushed = self.flush(timeout)
+        if self._thread is not None and self._pid == os.getpid():
+            self._stopping = True
+            self._queue.put(None)
+            self._thread.join(timeout=1.0)
+        if not flushed:
+            log.error("usage recorder stopped with %d rows unwritten", self.pending)
+        return flushed
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._submitted = self._written = 0
+        self._queue = queue.SimpleQueue()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="aichat-usage-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch is None:
+                return
+            if batch:
+                self._write_with_retry(batch)
+
+    def _collect(self) -> list[dict] | None:
+        """Up to batch_size rows: block for the first, then take what is already queued."""
+        try:
+            first = self._queue.get(timeout=self._flush_interval)
+        except queue.Empty:
+            return []
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _write_with_retry(self, batch: list[dict]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self._write_batch(batch)
+                break
+            except Exception:  # noqa: BLE001 - keep the rows, the database may come back
+                log.exception("writing %d usage rows failed; retrying in %.1fs", len(batch), delay)
+                if self._stopping:
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        with self._done:
+            self._written += len(batch)
+            self._done.notify_all()
