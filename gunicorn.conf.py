@@ -1,0 +1,28 @@
+"""gunicorn settings for aichat: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+gevent workers: a chat stream lasts seconds and mostly waits on upstream, so each worker
+holds thousands of them as greenlets instead of one thread each.
+"""
+import os
+
+bind = os.environ.get("AICHAT_BIND", "127.0.0.1:5000")
+worker_class = "gevent"
+workers = int(os.environ.get("AICHAT_WORKERS", "2"))
+# Concurrent connections (streams included) per worker.
+worker_connections = int(os.environ.get("AICHAT_WORKER_CONNECTIONS", "4000"))
+# With gevent this is a heartbeat deadline, not a per-request limit: long streams are fine.
+timeout = 60
+# On SIGTERM, streams in flight get this long to finish before workers are stopped.
+graceful_timeout = int(os.environ.get("AICHAT_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+backlog = 4096
+
+
+def worker_exit(server, worker):
+    """Write the usage rows still queued before the worker goes away."""
+    recorder = getattr(worker.wsgi, "extensions", {}).get("aichat.usage")
+    if recorder is not None:
+        recorder.close(timeout=10)
+
+# One shared control socket per user would clash between several instances on one host.
+control_socket_disable = True
