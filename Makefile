@@ -1,0 +1,24 @@
+# `make run`: install into .venv, migrate, serve at http://127.0.0.1:5000. `make test`: every test.
+PYTHON ?= python3
+BIN := .venv/bin
+
+.PHONY: install run test bench
+
+$(BIN)/.installed: requirements.txt
+	$(PYTHON) -m venv .venv
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: install
+	scripts/services.sh
+	scripts/test.sh
+
+bench: install
+	$(BIN)/python bench/bench.py

@@ -1,0 +1,192 @@
+"""Fixtures: database → app → client, fake upstreams, a live server for real HTTP clients.
+
+The database is SQLite by default; with DATABASE_URL pointing at PostgreSQL the whole suite
+runs there instead, in a schema of its own that is dropped afterwards.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from aichat import create_app
+from aichat.config import _database_url
+from aichat.extensions import db
+from tests.fakes import FakeGemini, FakeOpenAI
+
+OPENAI_KEYS = ["sk-test-openai-key-one-0001", "sk-test-openai-key-two-0002"]
+GEMINI_KEYS = ["AIzaTestGeminiKeyOne000001", "AIzaTestGeminiKeyTwo000002"]
+CLIENT_KEY = "aichat-client-key-0001"
+ALL_SECRETS = OPENAI_KEYS + GEMINI_KEYS + [CLIENT_KEY]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(reachable: bool, reason: str) -> None:
+    """Skip with a clear reason where a local service is missing; under CI that is a failure."""
+    if reachable:
+        return
+    if _in_ci():
+        pytest.fail(f"{reason} (required under CI=true)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A migrated database for the whole run: a SQLite file, or a fresh PostgreSQL schema."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql")):
+        base = _database_url(url)
+        schema = f"aichat_test_{uuid.uuid4().hex[:10]}"
+        engine = create_engine(base)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except Exception as exc:  # noqa: BLE001
+            require_service(False, f"PostgreSQL at {base.split('@')[-1]} is unreachable: {type(exc).__name__}")
+        sep = "&" if "?" in base else "?"
+        scoped = f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+        _migrate(scoped)
+        yield scoped
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+    else:
+        scoped = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "aichat.db")
+        _migrate(scoped)
+        yield scoped
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(_base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def _base_config(url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "OPENAI_API_KEY": [],
+        "GEMINI_API_KEY": [],
+        "AICHAT_API_KEYS": [CLIENT_KEY],
+        "AICHAT_RATE_LIMIT": "10000/second",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "AICHAT_USAGE_FLUSH_INTERVAL": 0.02,
+        "AICHAT_CONNECT_TIMEOUT": 1.0,
+        "AICHAT_FIRST_TOKEN_TIMEOUT": 2.0,
+        "AICHAT_TOTAL_TIMEOUT": 10.0,
+    }
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build an app with config overrides; its usage rows are flushed and cleared afterwards."""
+    apps = []
+
+    def build(**overrides):
+        app = create_app({**_base_config(database_url), **overrides})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["aichat.usage"].close()
+        with app.app_context():
+            db.session.execute(text("DELETE FROM ai_usage_log"))
+            db.session.commit()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    """A keyless install: the demo responder answers."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def _openai_server():
+    server = FakeOpenAI(valid_keys=set(OPENAI_KEYS)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _gemini_server():
+    server = FakeGemini(valid_keys=set(GEMINI_KEYS)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(_openai_server):
+    _openai_server.reset()
+    return _openai_server
+
+
+@pytest.fixture
+def fake_gemini(_gemini_server):
+    _gemini_server.reset()
+    return _gemini_server
+
+
+@pytest.fixture
+def gateway_app(make_app, fake_openai, fake_gemini):
+    """An app wired to both fake upstreams, two keys each; overrides change any setting."""
+
+    def build(**overrides):
+        settings = {
+            "OPENAI_API_KEY": list(OPENAI_KEYS),
+            "OPENAI_BASE_URL": fake_openai.base_url,
+            "OPENAI_MODEL": "gpt-4o-mini",
+            "GEMINI_API_KEY": list(GEMINI_KEYS),
+            "GEMINI_BASE_URL": fake_gemini.base_url,
+            "GEMINI_MODEL": "gemini-2.5-flash",
+        }
+        settings.update(overrides)
+        return make_app(**settings)
+
+    return build
+
+
+@pytest.fixture
+def live_server():
+    """Serve an app over real HTTP on loopback (threaded, like a worker that holds many streams)."""
+    servers = []
+
+    def serve(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def usage_rows(app) -> list[dict]:
+    """Every usage row written so far (after flushing the queue), oldest first."""
+    from aichat.models import AIUsageLog
+
+    assert app.extensions["aichat.usage"].flush(10), "usage rows were not written in time"
+    with app.app_context():
+        rows = db.session.execute(db.select(AIUsageLog).order_by(AIUsageLog.id)).scalars().all()
+        return [{c.name: getattr(row, c.name) for c in AIUsageLog.__table__.columns} for row in rows]
