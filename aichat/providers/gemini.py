@@ -72,21 +72,28 @@ class GeminiProvider:
         self.base_url = base_url
         self.timeouts = timeouts
         self.pool_size = pool_size
+        self._http: httpx2.Client | None = None
+        self._async_http: httpx2.AsyncClient | None = None
 
     def make_client(self, api_key: str) -> GeminiClients:
-        limits = httpx2.Limits(max_connections=self.pool_size, max_keepalive_connections=min(self.pool_size, 200))
-        http = httpx2.Client(
-            transport=_ConnectTimeoutTransport(self.timeouts.connect, limits=limits),
-            event_hooks={"response": [_remember_response]},
-        )
+        """SDK clients for one key; every key shares one connection pool to the upstream."""
+        if self._http is None:
+            limits = httpx2.Limits(max_connections=self.pool_size,
+                                   max_keepalive_connections=min(self.pool_size, 200))
+            self._http = httpx2.Client(
+                transport=_ConnectTimeoutTransport(self.timeouts.connect, limits=limits),
+                event_hooks={"response": [_remember_response]},
+            )
+            # Never used (the gateway is synchronous), but the SDK would build one per client.
+            self._async_http = httpx2.AsyncClient()
 
         def client(timeout_s: float) -> genai.Client:
             # No retry_options: the SDK then makes exactly one attempt; the gateway owns retrying.
-            options = types.HttpOptions(
-                base_url=self.base_url, api_version="v1beta", timeout=int(timeout_s * 1000), httpx_client=http
-            )
+            options = types.HttpOptions(base_url=self.base_url, api_version="v1beta", timeout=int(timeout_s * 1000),
+                                        httpx_client=self._http, httpx_async_client=self._async_http)
             return genai.Client(api_key=api_key, http_options=options)
 
+        # The SDK closes its HTTP clients when a genai.Client is collected: these live as long as the gateway.
         return GeminiClients(client(self.timeouts.total), client(self.timeouts.first_token), api_key)
 
     def complete(self, clients: GeminiClients, req: ChatRequest, model: str) -> Completion:

@@ -35,14 +35,14 @@ class OpenAIProvider:
         # JSON calls wait for the whole answer; streams only for the first chunk (and between chunks).
         self._json_timeout = httpx2.Timeout(timeouts.total, connect=timeouts.connect)
         self._stream_timeout = httpx2.Timeout(timeouts.first_token, connect=timeouts.connect)
+        self._http: httpx2.Client | None = None
 
     def make_client(self, api_key: str) -> openai.OpenAI:
-        """An SDK client with retries off (the gateway owns retrying) and a pool sized for many streams."""
-        http_client = httpx2.Client(
-            limits=httpx2.Limits(max_connections=self.pool_size, max_keepalive_connections=min(self.pool_size, 200)),
-            timeout=self._json_timeout,
-        )
-        return openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, http_client=http_client)
+        """An SDK client with retries off (the gateway owns retrying); all keys share one pool sized for many streams."""
+        if self._http is None:
+            limits = httpx2.Limits(max_connections=self.pool_size, max_keepalive_connections=min(self.pool_size, 200))
+            self._http = httpx2.Client(limits=limits, timeout=self._json_timeout)
+        return openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, http_client=self._http)
 
     def complete(self, client: openai.OpenAI, req: ChatRequest, model: str) -> Completion:
         """One non-streaming call; the raw body is read as JSON, skipping the SDK's model parsing."""
