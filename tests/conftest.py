@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from urllib.parse import quote
 
@@ -182,11 +183,17 @@ def live_server():
         server.server_close()
 
 
-def usage_rows(app) -> list[dict]:
-    """Every usage row written so far (after flushing the queue), oldest first."""
+def usage_rows(app, at_least: int = 0, timeout: float = 5.0) -> list[dict]:
+    """Every usage row written so far, oldest first; waits for `at_least` rows (a live server
+    may still be finishing a stream when the client has its last byte)."""
     from aichat.models import AIUsageLog
 
-    assert app.extensions["aichat.usage"].flush(10), "usage rows were not written in time"
-    with app.app_context():
-        rows = db.session.execute(db.select(AIUsageLog).order_by(AIUsageLog.id)).scalars().all()
-        return [{c.name: getattr(row, c.name) for c in AIUsageLog.__table__.columns} for row in rows]
+    deadline = time.monotonic() + timeout
+    while True:
+        assert app.extensions["aichat.usage"].flush(10), "usage rows were not written in time"
+        with app.app_context():
+            rows = db.session.execute(db.select(AIUsageLog).order_by(AIUsageLog.id)).scalars().all()
+            found = [{c.name: getattr(row, c.name) for c in AIUsageLog.__table__.columns} for row in rows]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)

@@ -1,0 +1,70 @@
+"""What browsers meet: CORS, the origin allowlist, the per-IP rate limit."""
+URL = "/api/v1/ai-proxy/chat"
+BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
+
+
+def test_preflight_from_an_allowed_origin(make_app):
+    app = make_app(AICHAT_ALLOWED_ORIGINS=["https://shop.example.com"])
+    resp = app.test_client().options(URL, headers={
+        "Origin": "https://shop.example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert resp.status_code == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "content-type" in resp.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_allowed_origin_gets_cors_headers_and_its_site_recorded(make_app):
+    app = make_app(AICHAT_ALLOWED_ORIGINS=["https://shop.example.com"])
+    resp = app.test_client().post(URL, json=BODY, headers={"Origin": "https://shop.example.com"})
+    assert resp.status_code == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "X-Request-ID" in resp.headers["Access-Control-Expose-Headers"]
+    from tests.conftest import usage_rows
+    assert usage_rows(app)[-1]["site_domain"] == "shop.example.com"
+
+
+def test_other_origins_are_refused(make_app):
+    app = make_app(AICHAT_ALLOWED_ORIGINS=["https://shop.example.com"])
+    client = app.test_client()
+    resp = client.post(URL, json=BODY, headers={"Origin": "https://evil.example.net"})
+    assert resp.status_code == 403 and resp.json["error"]["code"] == "origin_not_allowed"
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    preflight = client.options(URL, headers={"Origin": "https://evil.example.net",
+                                             "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_empty_allowlist_means_same_origin_only(make_app):
+    client = make_app().test_client()
+    assert client.post(URL, json=BODY, headers={"Origin": "http://localhost"}).status_code == 200
+    resp = client.post(URL, json=BODY, headers={"Origin": "https://elsewhere.example"})
+    assert resp.status_code == 403
+    assert client.post(URL, json=BODY).status_code == 200, "no Origin: not a cross-site browser call"
+
+
+def test_rate_limit_is_per_ip_with_retry_after(make_app):
+    app = make_app(AICHAT_RATE_LIMIT="3/minute")
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post(URL, json=BODY).status_code == 200
+    resp = client.post(URL, json=BODY)
+    assert resp.status_code == 429
+    assert resp.json["error"]["code"] == "rate_limited"
+    assert int(resp.headers["Retry-After"]) > 0
+    other = client.post(URL, json=BODY, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert other.status_code == 200, "another address has its own budget"
+
+
+def test_rate_limit_is_shared_by_both_chat_endpoints(make_app):
+    from tests.conftest import CLIENT_KEY
+    app = make_app(AICHAT_RATE_LIMIT="2/minute")
+    client = app.test_client()
+    assert client.post(URL, json=BODY).status_code == 200
+    assert client.post("/v1/chat/completions", json=BODY,
+                       headers={"Authorization": f"Bearer {CLIENT_KEY}"}).status_code == 200
+    assert client.post(URL, json=BODY).status_code == 429
+
+
+def test_health_is_not_rate_limited(make_app):
+    client = make_app(AICHAT_RATE_LIMIT="1/minute").test_client()
+    assert all(client.get("/health").status_code == 200 for _ in range(5))
