@@ -1,0 +1,57 @@
+"""CPU time and resident memory of a server's whole process tree, read from /proc."""
+import os
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _stat(pid):
+    """Fields of /proc/PID/stat after the command name, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses; the last ')' ends it.
+    return raw[raw.rindex(b")") + 2:].split()
+
+
+def tree(root):
+    """The root pid and all its live descendants (gunicorn master + workers, uvicorn + children)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat(name)
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(name))
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(children.get(pid, ()))
+    return pids
+
+
+def cpu_seconds(root):
+    """utime+stime of every live process in the tree, plus the c-times of reaped children.
+
+    Counting cutime/cstime keeps the CPU of a worker that gunicorn recycled
+    (max_requests) between two snapshots; a live child is never in its parent's
+    c-times, so nothing is counted twice.
+    """
+    total = 0
+    for pid in tree(root):
+        f = _stat(pid)
+        if f:
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / _TICK
+
+
+def rss_bytes(root):
+    """Sum of resident set sizes over the tree (counts pages shared after fork once per process)."""
+    total = 0
+    for pid in tree(root):
+        f = _stat(pid)
+        if f:
+            total += int(f[21]) * _PAGE
+    return total
