@@ -288,8 +288,9 @@ class FakeServer:
             self.streams.append(srec)
             if self.history and len(self.streams) > 2 * self.history:
                 del self.streams[:-self.history]
-        self.open_streams += 1
-        self.peak_open_streams = max(self.peak_open_streams, self.open_streams)
+            self.open_streams += 1
+            self.peak_open_streams = max(self.peak_open_streams, self.open_streams)
+            self._cond.notify_all()
         try:
             ok = await conn.start_chunked(200, content_type, headers)
             ok = ok and await conn.pause(b.first_chunk_delay)

@@ -1,0 +1,99 @@
+"""The production way: gunicorn with gevent workers, as a separate process, against a fake upstream."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from aichat import create_app
+from tests.conftest import CLIENT_KEY, OPENAI_KEYS, usage_rows
+from tests.usage.test_recording import client_leaves_after
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False, "model": "gpt-4o-mini"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(database_url, fake_openai, make_app):
+    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free port; yields (base_url, process, app)."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "OPENAI_API_KEY": ",".join(OPENAI_KEYS),
+           "OPENAI_BASE_URL": fake_openai.base_url, "GEMINI_API_KEY": "", "AICHAT_PROVIDER_ORDER": "openai",
+           "AICHAT_API_KEYS": CLIENT_KEY, "AICHAT_RATE_LIMIT": "10000/second", "AICHAT_BIND": f"127.0.0.1:{port}",
+           "AICHAT_WORKERS": "1", "AICHAT_GRACEFUL_TIMEOUT": "20", "SECRET_KEY": "test"}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("gunicorn did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    # An app on the same database, only to read the rows the server wrote.
+    reader = make_app()
+    yield base, proc, reader
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_streams_and_json_through_gunicorn(gunicorn):
+    base, _, reader = gunicorn
+    resp = requests.post(base + "/api/v1/ai-proxy/chat", json=BODY, timeout=10)
+    assert resp.status_code == 200 and resp.json()["content"] == "Echo: hi"
+    with requests.post(base + "/api/v1/ai-proxy/chat", json={**BODY, "stream": True}, stream=True, timeout=10) as r:
+        assert "event: done" in r.text
+    assert len(usage_rows(reader, at_least=2)) == 2
+
+
+def test_client_disconnect_closes_upstream_under_gevent(gunicorn, fake_openai):
+    base, _, reader = gunicorn
+    fake_openai.plan(text=" ".join(["token"] * 200), chunk_interval=0.05)
+    client_leaves_after(base, 3, {**BODY, "stream": True})
+    assert fake_openai.wait_for_disconnect(timeout=3), "upstream kept generating for nobody"
+    rows = usage_rows(reader, at_least=1)
+    assert [r["status"] for r in rows] == ["cancelled"]
+
+
+def test_sigterm_lets_streams_in_flight_finish_and_writes_their_rows(gunicorn, fake_openai):
+    base, proc, reader = gunicorn
+    fake_openai.default = fake_openai.default.replace(text="one two three four five six", chunk_interval=0.25)
+    results = []
+
+    def stream():
+        with requests.post(base + "/api/v1/ai-proxy/chat", json={**BODY, "stream": True}, stream=True,
+                           timeout=20) as resp:
+            results.append(resp.text)
+
+    threads = [threading.Thread(target=stream) for _ in range(10)]
+    for t in threads:
+        t.start()
+    assert fake_openai.wait_until(lambda: fake_openai.open_streams >= 10, timeout=10)
+    proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(20)
+    assert proc.wait(20) == 0
+    assert len(results) == 10 and all("event: done" in text for text in results)
+    rows = usage_rows(reader, at_least=10)
+    assert len(rows) == 10 and all(r["status"] == "success" for r in rows)
