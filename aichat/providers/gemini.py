@@ -68,7 +68,7 @@ class GeminiClients:
 class GeminiProvider:
     kind = "gemini"
 
-    def __init__(self, base_url: str, timeouts: Timeouts, pool_size: int = 1000):
+    def __init__(self, base_url: str, timeouts: Timeouts, pool_size: int = 5000):
         self.base_url = base_url
         self.timeouts = timeouts
         self.pool_size = pool_size

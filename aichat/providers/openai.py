@@ -29,7 +29,7 @@ class OpenAIProvider:
 
     kind = "openai"
 
-    def __init__(self, base_url: str, timeouts: Timeouts, pool_size: int = 1000):
+    def __init__(self, base_url: str, timeouts: Timeouts, pool_size: int = 5000):
         self.base_url = base_url
         self.pool_size = pool_size
         # JSON calls wait for the whole answer; streams only for the first chunk (and between chunks).
