@@ -1,6 +1,7 @@
 """OpenAI, and every OpenAI-compatible endpoint (DeepSeek, Qwen, Ollama, vLLM …), through the official SDK."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx2
@@ -45,12 +46,15 @@ class OpenAIProvider:
         return openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, http_client=self._http)
 
     def complete(self, client: openai.OpenAI, req: ChatRequest, model: str) -> Completion:
-        """One non-streaming call; the raw body is read as JSON, skipping the SDK's model parsing."""
+        """One non-streaming call.
+
+        The SDK's low-level `post` keeps its auth, error mapping and timeouts but skips its
+        parameter transformation and response models: about 0.9 ms of CPU per call here.
+        """
         try:
-            raw = client.chat.completions.with_raw_response.create(
-                **self._params(req, model), timeout=self._json_timeout
-            )
-            body = raw.http_response.json()
+            response = client.post("/chat/completions", cast_to=httpx2.Response, body=self._params(req, model),
+                                   options={"timeout": self._json_timeout})
+            body = response.json()
         except Exception as exc:  # noqa: BLE001 - every failure is mapped onto the taxonomy
             raise self._map_error(exc, client.api_key) from None
         try:
@@ -67,38 +71,23 @@ class OpenAIProvider:
         )
 
     def stream(self, client: openai.OpenAI, req: ChatRequest, model: str) -> Iterator[Delta]:
-        """Yield deltas as the SDK reads them; closing the generator closes the upstream response."""
+        """Yield deltas as upstream sends them; closing the generator closes the upstream response."""
+        body = self._params(req, model)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         try:
-            chunks = client.chat.completions.create(
-                **self._params(req, model),
-                stream=True,
-                stream_options={"include_usage": True},
-                timeout=self._stream_timeout,
-            )
+            response = client.post("/chat/completions", cast_to=httpx2.Response, body=body,
+                                   options={"timeout": self._stream_timeout}, stream=True)
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc, client.api_key) from None
         try:
-            finish_reason = None
-            served = model
-            for chunk in chunks:
-                served = chunk.model or served
-                usage = _usage(chunk.usage.model_dump()) if chunk.usage else None
-                if chunk.choices:
-                    choice = chunk.choices[0]
-                    finish_reason = choice.finish_reason or finish_reason
-                    text = choice.delta.content if choice.delta else None
-                    if text or choice.finish_reason or usage:
-                        yield Delta(text or "", choice.finish_reason, usage, served)
-                elif usage:
-                    yield Delta("", finish_reason, usage, served)
-        except ProviderError:
-            raise
-        except GeneratorExit:
+            yield from _deltas(response.iter_lines(), model)
+        except (ProviderError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc, client.api_key) from None
         finally:
-            chunks.close()
+            response.close()
 
     @staticmethod
     def _params(req: ChatRequest, model: str) -> dict:
@@ -112,7 +101,7 @@ class OpenAIProvider:
             name = "max_completion_tokens" if model.startswith(_COMPLETION_TOKENS_MODELS) else "max_tokens"
             params[name] = req.max_tokens
         if req.extra:
-            params["extra_body"] = req.extra
+            params.update(req.extra)
         return params
 
     @staticmethod
@@ -133,6 +122,33 @@ class OpenAIProvider:
             # An error event inside a stream (no HTTP status of its own).
             return UpstreamServerError(redact(str(exc), (api_key,)))
         return UpstreamServerError(f"unexpected upstream failure: {type(exc).__name__}")
+
+
+def _deltas(lines: Iterator[str], model: str) -> Iterator[Delta]:
+    """Deltas from OpenAI's SSE lines: `data: {chunk}` … `data: [DONE]`; usage may come on its own
+    chunk (`choices: []`) or, with some compatible upstreams, on a chunk that also has choices."""
+    finish_reason = None
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, `: keep-alive` comments, `event:` lines
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        chunk = json.loads(data)
+        if "error" in chunk:
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            raise UpstreamServerError(redact(str(error.get("message") or "upstream stream error")))
+        served = chunk.get("model") or model
+        usage = _usage(chunk.get("usage"))
+        choices = chunk.get("choices") or []
+        if choices:
+            choice = choices[0]
+            finish_reason = choice.get("finish_reason") or finish_reason
+            text = (choice.get("delta") or {}).get("content")
+            if text or choice.get("finish_reason") or usage:
+                yield Delta(text or "", choice.get("finish_reason"), usage, served)
+        elif usage:
+            yield Delta("", finish_reason, usage, served)
 
 
 def _usage(raw: dict | None) -> Usage | None:
