@@ -134,3 +134,23 @@ def test_max_attempts_bounds_the_work(gateway_app, fake_gemini, fake_openai):
     fake_openai.plan(status=500, times=2)
     assert post(app).status_code == 502
     assert len(fake_gemini.requests) + len(fake_openai.requests) == 2
+
+
+def test_a_stream_whose_first_chunk_is_late_fails_over(gateway_app, fake_gemini):
+    """The first-token timeout: a stream that says nothing in time moves to the next key."""
+    app = gateway_app(AICHAT_FIRST_TOKEN_TIMEOUT=0.5)
+    fake_gemini.plan(key=GEMINI_KEYS[0], first_chunk_delay=2.0)
+    body = post(app, stream=True).get_data(as_text=True)
+    assert "event: done" in body
+    rows = usage_rows(app)
+    assert [(r["key_label"], r["error_code"]) for r in rows] == [("gemini#1", "upstream_timeout"),
+                                                                 ("gemini#2", None)]
+
+
+def test_the_total_timeout_ends_a_slow_stream(gateway_app, fake_openai):
+    app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], AICHAT_TOTAL_TIMEOUT=0.6)
+    fake_openai.plan(text=" ".join(["slow"] * 20), chunk_interval=0.1)
+    body = post(app, stream=True, model="gpt-4o-mini").get_data(as_text=True)
+    assert "event: error" in body and "upstream_timeout" in body
+    (row,) = usage_rows(app)
+    assert row["status"] == "error" and row["error_code"] == "upstream_timeout"

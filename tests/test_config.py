@@ -1,0 +1,48 @@
+"""The configuration contract: environment variables (and .env) parsed into settings."""
+import pytest
+
+from aichat import create_app
+from aichat.config import from_environ
+
+
+def test_lists_and_aliases_are_parsed():
+    settings = from_environ({
+        "OPENAI_API_KEY": "sk-a, sk-b ,", "AICHAT_PROVIDER_ORDER": "OpenAI,gemini",
+        "AICHAT_MODEL_ALIASES": "fast=openai/gpt-4o-mini", "AICHAT_ALLOWED_ORIGINS": "https://a.example/",
+        "AICHAT_SUGGESTIONS": "off", "AICHAT_MAX_ATTEMPTS": "6", "AICHAT_TOTAL_TIMEOUT": "90.5"})
+    assert settings["OPENAI_API_KEY"] == ["sk-a", "sk-b"]
+    assert settings["AICHAT_PROVIDER_ORDER"] == ["openai", "gemini"]
+    assert settings["AICHAT_MODEL_ALIASES"] == {"gemini-2.5-flash-latest": "gemini-2.5-flash",
+                                               "fast": "openai/gpt-4o-mini"}
+    assert settings["AICHAT_ALLOWED_ORIGINS"] == ["https://a.example"]
+    assert settings["AICHAT_SUGGESTIONS"] is False
+    assert settings["AICHAT_MAX_ATTEMPTS"] == 6 and settings["AICHAT_TOTAL_TIMEOUT"] == 90.5
+
+
+def test_database_url_spellings_use_psycopg():
+    assert from_environ({"DATABASE_URL": "postgres://u@h/db"})["SQLALCHEMY_DATABASE_URI"] == \
+        "postgresql+psycopg://u@h/db"
+    assert from_environ({"DATABASE_URL": "sqlite:///x.db"})["SQLALCHEMY_DATABASE_URI"] == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"AICHAT_MAX_ATTEMPTS": "many"}, "AICHAT_MAX_ATTEMPTS"),
+    ({"AICHAT_SUGGESTIONS": "perhaps"}, "AICHAT_SUGGESTIONS"),
+    ({"AICHAT_MODEL_ALIASES": "nothing-here"}, "AICHAT_MODEL_ALIASES"),
+])
+def test_a_bad_value_names_the_variable(env, name):
+    with pytest.raises(ValueError, match=name):
+        from_environ(env)
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("GEMINI_MODEL=gemini-from-dotenv\nOPENAI_MODEL=gpt-from-dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-from-environment")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    for name in ("GEMINI_MODEL", "OPENAI_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    app = create_app()
+    assert app.config["GEMINI_MODEL"] == "gemini-from-dotenv"
+    assert app.config["OPENAI_MODEL"] == "gpt-from-environment"
+    assert app.extensions["aichat.gateway"].router.demo, "no keys anywhere: the demo answers"
