@@ -33,8 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--fake-module", default="tests.fakes", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     q = a.quick
-    a.json_n, a.stream_n, a.rounds, a.warm = (300, 100, 4, 30) if q else (2000, 1000, 10, 200)
-    a.wrk_seconds, a.wrk_warm = (3, 1) if q else (10, 2)
+    a.json_n, a.stream_n, a.rounds, a.warm = (200, 100, 4, 20) if q else (2000, 1000, 10, 200)
+    a.wrk_seconds, a.wrk_warm = (2, 1) if q else (10, 2)
     a.chunks, a.interval = (3, 1.0) if q else (15, 1.0)
     a.streams = a.streams or (100 if q else 1000)
     a.skip = {s for s in a.skip.split(",") if s}
@@ -193,7 +193,8 @@ def notes(run, fd_limit, started, load0):
                      "upstream delay 50 ms; only 2xx answers count.")
     if r["hold"]:
         lines.append(f"- Streams: {a.streams} opened at once per target, {a.chunks} deltas 1 s apart; RSS summed over "
-                     f"the server's process tree (pages shared after fork count once per process), sampled every 0.5 s. "
+                     f"the server's process tree (pages shared after fork count once per process; PSS splits them), "
+                     f"sampled every 0.5 s. "
                      f"FD limit {fd_limit}.")
     lines += [
         f"- aichat: gunicorn -c gunicorn.conf.py, AICHAT_WORKERS={a.workers or 'default'}, database "

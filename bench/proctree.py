@@ -55,3 +55,18 @@ def rss_bytes(root):
         if f:
             total += int(f[21]) * _PAGE
     return total
+
+
+def pss_bytes(root):
+    """Sum of proportional set sizes over the tree: shared pages split between their users, so nothing counts twice."""
+    total = 0
+    for pid in tree(root):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total

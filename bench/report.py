@@ -69,6 +69,8 @@ def _rows(streams):
         ("Streams failed or timed out", lambda r, n: r["hold"][n]["failed"], str, "", None),
         ("Worst first delta while holding (ms)", lambda r, n: _worst(r["hold"][n]), str, "", None),
         ("Peak RSS of process tree (MB)", lambda r, n: r["hold"][n]["peak_rss"] / MB, lambda v: f"{v:.0f}", "", None),
+        ("RSS before the streams opened (MB)", lambda r, n: r["hold"][n]["idle_rss"] / MB, lambda v: f"{v:.0f}", "", None),
+        ("Peak PSS of process tree (MB)", lambda r, n: r["hold"][n]["peak_pss"] / MB, lambda v: f"{v:.0f}", "", None),
         ("≥ 1,000 streams in < 300 MB", _streams_ok, lambda v: "yes" if v else "no", "yes", lambda v: v is True),
     ]
 

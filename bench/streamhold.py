@@ -65,12 +65,13 @@ async def _guarded(raw, port, timeout, result):
 
 async def _hold(raw, port, count, timeout, server_pid):
     results = [{"deltas": 0} for _ in range(count)]
-    peak = {"rss": 0}
+    peak = {"rss": 0, "pss": 0, "idle_rss": proctree.rss_bytes(server_pid), "idle_pss": proctree.pss_bytes(server_pid)}
 
     async def watch():
         # Sampling twice a second catches the plateau; streams last ~15 s.
         while True:
             peak["rss"] = max(peak["rss"], proctree.rss_bytes(server_pid))
+            peak["pss"] = max(peak["pss"], proctree.pss_bytes(server_pid))
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch())
@@ -78,13 +79,13 @@ async def _hold(raw, port, count, timeout, server_pid):
     await asyncio.gather(*(_guarded(raw, port, timeout, r) for r in results))
     wall = time.perf_counter() - t0
     watcher.cancel()
-    return results, peak["rss"], wall
+    return results, peak, wall
 
 
 def hold(raw, port, count, expected_deltas, timeout, server_pid):
     """Open `count` streams at once; summarise completions, failures, first-delta delay and peak RSS."""
     c0 = os.times()
-    results, peak_rss, wall = asyncio.run(_hold(raw, port, count, timeout, server_pid))
+    results, mem, wall = asyncio.run(_hold(raw, port, count, timeout, server_pid))
     c1 = os.times()
     complete = sum(1 for r in results if r.get("done") and r["deltas"] >= expected_deltas and "error" not in r)
     errors = {}
@@ -101,7 +102,10 @@ def hold(raw, port, count, expected_deltas, timeout, server_pid):
         "errors": errors,
         "worst_first": max(firsts) if firsts else None,
         "no_first": count - len(firsts),
-        "peak_rss": peak_rss,
+        "peak_rss": mem["rss"],
+        "peak_pss": mem["pss"],
+        "idle_rss": mem["idle_rss"],
+        "idle_pss": mem["idle_pss"],
         "wall": wall,
         "client_cpu": (c1.user + c1.system - c0.user - c0.system) / wall,
     }
