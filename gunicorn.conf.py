@@ -26,3 +26,21 @@ def worker_exit(server, worker):
 
 # One shared control socket per user would clash between several instances on one host.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Give httpcore's idle-connection probe the real poll(2).
+
+    Before each request the upstream pool probes every idle connection with a zero-timeout
+    poll. That never blocks, but gevent's cooperative poll builds watchers on the hub for
+    it: with dozens of pooled connections this cost more CPU than the request itself.
+    """
+    import select
+    import types
+
+    import httpcore2._utils
+    from gevent import monkey
+
+    httpcore2._utils.select = types.SimpleNamespace(
+        poll=monkey.get_original("select", "poll"), select=monkey.get_original("select", "select"),
+        POLLIN=select.POLLIN)

@@ -31,13 +31,17 @@ def init_instance(app: Flask) -> None:
 
 def init_extensions(app: Flask) -> None:
     from . import models  # noqa: F401 - the models must be known to migrations
-    from .extensions import cors, db, limiter, migrate
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
+    from .extensions import cors, db, limiter, migrate, tune_sqlite
+
+    if not event.contains(Engine, "connect", tune_sqlite):
+        event.listen(Engine, "connect", tune_sqlite)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["AICHAT_RATELIMIT_STORAGE_URI"]
                           or app.config["REDIS_URL"] or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},

@@ -21,5 +21,19 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-limiter = Limiter(key_func=get_remote_address)
+# Limits are route decorators, checked after authentication. No rate-limit headers on every
+# response (they cost a storage read each); 429 answers carry Retry-After.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
 cors = CORS()
+
+
+def tune_sqlite(dbapi_connection, _record) -> None:
+    """WAL and synchronous=NORMAL: readers never block the writer, and a commit is not an fsync."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()

@@ -7,6 +7,7 @@ make the official SDK raise the matching exception.
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -90,9 +91,11 @@ def register_errors(app: Flask) -> None:
         message = exc.description or exc.name
         if exc.code == 429:
             message = f"rate limit exceeded ({exc.description}); slow down and retry after the Retry-After seconds"
+            retry_after = _retry_after()
         elif exc.code == 413:
             message = f"request body too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)"
-        err = ApiError(exc.code or 500, code, message)
+        err = ApiError(exc.code or 500, code, message,
+                       headers={"Retry-After": str(retry_after)} if exc.code == 429 else None)
         response = render(err)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
@@ -105,6 +108,16 @@ def register_errors(app: Flask) -> None:
         if _is_api(request.path):
             return render(err)
         return "Internal Server Error", 500
+
+
+def _retry_after() -> int:
+    """Seconds until the breached limit's window resets (at least 1)."""
+    from aichat.extensions import limiter
+
+    current = limiter.current_limit
+    if current is None:
+        return 1
+    return max(1, int(current.reset_at - time.time()) + 1)
 
 
 def _is_api(path: str) -> bool:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+_FLUSH = object()  # ends the batch being collected, so flush() need not wait out the interval
+
 
 class UsageRecorder:
     def __init__(self, write_batch: Callable[[list[dict]], None], batch_size: int = 50,
@@ -45,6 +47,8 @@ class UsageRecorder:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row submitted so far is written; False if that took longer than `timeout`."""
         target = self._submitted
+        if self._written < target:
+            self._queue.put(_FLUSH)
         deadline = time.monotonic() + timeout
         with self._done:
             while self._written < target:
@@ -82,18 +86,30 @@ class UsageRecorder:
                 self._write_with_retry(batch)
 
     def _collect(self) -> list[dict] | None:
-        """Up to batch_size rows: block for the first, then take what is already queued."""
-        try:
-            first = self._queue.get(timeout=self._flush_interval)
-        except queue.Empty:
-            return []
+        """Up to batch_size rows, gathered for at most flush_interval after the first arrives.
+
+        One commit per batch rather than per row: a commit is the expensive part (an fsync
+        on SQLite), and it runs in the same process as the requests.
+        """
+        first = _FLUSH
+        while first is _FLUSH:
+            try:
+                first = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                return []
         if first is None:
             return None
         batch = [first]
+        deadline = time.monotonic() + self._flush_interval
         while len(batch) < self._batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=left)
             except queue.Empty:
+                break
+            if item is _FLUSH:
                 break
             if item is None:
                 self._queue.put(None)  # stop after this batch

@@ -65,6 +65,7 @@ class FakeServer:
         self.gzip = gzip
         self.history = history  # keep only the last N records (long benchmark runs)
         self.default = Behaviour(**defaults)
+        self._initial_default = self.default
         self.requests: list[RecordedRequest] = []
         self.streams: list[StreamRecord] = []
         self.open_streams = 0
@@ -172,8 +173,9 @@ class FakeServer:
         return len(self._plans)
 
     def reset(self) -> None:
-        """Forget plans and records (open streams keep running)."""
+        """Forget plans, records and changes to the default (open streams keep running)."""
         with self._cond:
+            self.default = self._initial_default
             self._plans.clear()
             self.requests.clear()
             self.streams.clear()
