@@ -4,7 +4,7 @@ set -u
 cd "$(dirname "$0")/.."
 status=0
 echo "== tests on SQLite"
-.venv/bin/python -m pytest "$@" || status=$?
+env -u DATABASE_URL .venv/bin/python -m pytest "$@" || status=$?
 echo "== tests on PostgreSQL"
-AICHAT_TEST_DATABASE=postgresql .venv/bin/python -m pytest "$@" || status=$?
+DATABASE_URL="${AICHAT_TEST_POSTGRES_URL:-postgresql://127.0.0.1:5432/test}" .venv/bin/python -m pytest "$@" || status=$?
 exit $status
