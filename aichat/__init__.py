@@ -40,8 +40,9 @@ def init_extensions(app: Flask) -> None:
         event.listen(Engine, "connect", tune_sqlite)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["AICHAT_RATELIMIT_STORAGE_URI"]
-                          or app.config["REDIS_URL"] or "memory://")
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = (app.config["AICHAT_RATELIMIT_STORAGE_URI"]
+                                               or app.config["REDIS_URL"] or "memory://")
     limiter.init_app(app)
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},

@@ -68,3 +68,26 @@ def test_rate_limit_is_shared_by_both_chat_endpoints(make_app):
 def test_health_is_not_rate_limited(make_app):
     client = make_app(AICHAT_RATE_LIMIT="1/minute").test_client()
     assert all(client.get("/health").status_code == 200 for _ in range(5))
+
+
+def test_rate_limit_is_shared_between_processes_through_redis(make_app):
+    """With REDIS_URL, several gunicorn workers (here: two apps) count against one budget."""
+    import uuid
+
+    import redis
+
+    from tests.conftest import require_service
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1).ping()
+        reachable = True
+    except redis.RedisError:
+        reachable = False
+    require_service(reachable, "Redis at 127.0.0.1:6379 is unreachable")
+    settings = dict(AICHAT_RATE_LIMIT="3/minute", RATELIMIT_STORAGE_URI="", REDIS_URL="redis://127.0.0.1:6379/0",
+                    RATELIMIT_KEY_PREFIX=f"aichat-test-{uuid.uuid4().hex}")
+    first, second = make_app(**settings), make_app(**settings)
+    assert first.test_client().post(URL, json=BODY).status_code == 200
+    assert second.test_client().post(URL, json=BODY).status_code == 200
+    assert first.test_client().post(URL, json=BODY).status_code == 200
+    resp = second.test_client().post(URL, json=BODY)
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
