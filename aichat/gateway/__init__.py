@@ -33,7 +33,8 @@ def build_gateway(settings: Mapping, sink: Callable[[dict], None]) -> Gateway:
                                        settings["AICHAT_UPSTREAM_POOL_SIZE"])
         slots = [KeySlot(f"{name}#{i}", adapter.make_client(key), breaker(), secret=key)
                  for i, key in enumerate(keys, 1)]
-        upstreams[name] = Upstream(name, adapter, settings[f"{name.upper()}_MODEL"], slots, breaker())
+        upstreams[name] = Upstream(name, adapter, settings[f"{name.upper()}_MODEL"], slots, breaker(),
+                                   settings["AICHAT_KEY_RETEST_INTERVAL"])
     if not upstreams:
         adapter = provider_class("demo")()
         upstreams["demo"] = Upstream("demo", adapter, "demo", [KeySlot("demo", None, breaker())], breaker())

@@ -136,7 +136,7 @@ class Gateway:
     def _failed(self, attempt: _Attempt, err: ProviderError, req: ChatRequest, ctx: CallContext) -> bool:
         """Update health, record the attempt, and say whether to try the next candidate."""
         if err.bench_key:
-            attempt.key.invalid_reason = err.code
+            attempt.key.bench(err.code)
         elif counts_against_key(err):
             attempt.key.breaker.record_failure()
         if counts_against_provider(err):
@@ -147,6 +147,7 @@ class Gateway:
 
     @staticmethod
     def _succeeded(attempt: _Attempt) -> None:
+        attempt.key.restore()
         attempt.key.breaker.record_success()
         attempt.upstream.breaker.record_success()
 

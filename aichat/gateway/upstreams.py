@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -16,11 +17,27 @@ class KeySlot:
     client: object
     breaker: CircuitBreaker
     secret: str = field(repr=False, default="")
-    invalid_reason: str | None = None  # set on 401/403/out of credit; cleared when re-tested
+    invalid_reason: str | None = None  # set on 401/403/out of credit; cleared when a re-test succeeds
+    invalid_since: float = 0.0
 
     @property
     def usable(self) -> bool:
         return self.invalid_reason is None and self.breaker.available()
+
+    def bench(self, reason: str) -> None:
+        """Take the key out of rotation until a re-test succeeds."""
+        self.invalid_reason = reason
+        self.invalid_since = time.monotonic()
+
+    def due_for_retest(self, interval: float) -> bool:
+        """A benched key gets one request again after `interval` (credit topped up, key re-enabled)."""
+        if self.invalid_reason is None or time.monotonic() - self.invalid_since < interval:
+            return False
+        self.invalid_since = time.monotonic()  # one probe per interval
+        return True
+
+    def restore(self) -> None:
+        self.invalid_reason = None
 
 
 @dataclass(eq=False)
@@ -32,16 +49,17 @@ class Upstream:
     default_model: str
     keys: list[KeySlot]
     breaker: CircuitBreaker
+    key_retest_interval: float = 600.0
     _turn: itertools.count = field(default_factory=itertools.count, repr=False)
 
     def rotation(self) -> Iterator[KeySlot]:
-        """Every key once, starting one further along than last time, skipping benched keys."""
+        """Every key once, starting one further along than last time; benched keys only when due a re-test."""
         if not self.keys:
             return
         start = next(self._turn) % len(self.keys)
         for i in range(len(self.keys)):
             slot = self.keys[(start + i) % len(self.keys)]
-            if slot.invalid_reason is None:
+            if slot.invalid_reason is None or slot.due_for_retest(self.key_retest_interval):
                 yield slot
 
     @property

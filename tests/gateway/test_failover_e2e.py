@@ -154,3 +154,19 @@ def test_the_total_timeout_ends_a_slow_stream(gateway_app, fake_openai):
     assert "event: error" in body and "upstream_timeout" in body
     (row,) = usage_rows(app)
     assert row["status"] == "error" and row["error_code"] == "upstream_timeout"
+
+
+def test_a_benched_key_is_re_tested_after_the_interval(gateway_app, fake_openai):
+    """A key out of credit comes back once a re-test succeeds (the account was topped up)."""
+    app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], OPENAI_API_KEY=OPENAI_KEYS[:1],
+                      AICHAT_KEY_RETEST_INTERVAL=0.3)
+    fake_openai.plan(error="insufficient_quota")
+    assert post(app, model="gpt-4o-mini").status_code == 502, "the only key failed"
+    key = app.extensions["aichat.gateway"].upstreams["openai"].keys[0]
+    assert key.invalid_reason == "upstream_key_invalid"
+    resp = post(app, model="gpt-4o-mini")
+    assert resp.status_code == 503, "benched, and not yet due for a re-test"
+    import time
+    time.sleep(0.35)
+    assert post(app, model="gpt-4o-mini").status_code == 200
+    assert key.invalid_reason is None
