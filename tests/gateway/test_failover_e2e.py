@@ -158,7 +158,7 @@ def test_the_total_timeout_ends_a_slow_stream(gateway_app, fake_openai):
 
 def test_a_benched_key_is_re_tested_after_the_interval(gateway_app, fake_openai):
     """A key out of credit comes back once a re-test succeeds (the account was topped up)."""
-    app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], OPENAI_API_KEY=OPENAI_KEYS[:1],
+    app = gateway_app(GEMINI_API_KEY=[], OPENAI_API_KEY=OPENAI_KEYS[:1],
                       AICHAT_KEY_RETEST_INTERVAL=0.3)
     fake_openai.plan(error="insufficient_quota")
     assert post(app, model="gpt-4o-mini").status_code == 502, "the only key failed"
