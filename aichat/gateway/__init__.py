@@ -31,7 +31,7 @@ def build_gateway(settings: Mapping, sink: Callable[[dict], None]) -> Gateway:
             continue
         adapter = provider_class(name)(settings[f"{name.upper()}_BASE_URL"], timeouts,
                                        settings["AICHAT_UPSTREAM_POOL_SIZE"])
-        slots = [KeySlot(f"{name}#{i}", adapter.make_client(key), breaker(), secret=key)
+        slots = [KeySlot(f"{name}#{i}", adapter.make_client(key), breaker())
                  for i, key in enumerate(keys, 1)]
         upstreams[name] = Upstream(name, adapter, settings[f"{name.upper()}_MODEL"], slots, breaker(),
                                    settings["AICHAT_KEY_RETEST_INTERVAL"])

@@ -74,8 +74,7 @@ class Gateway:
 
     def complete(self, req: ChatRequest, ctx: CallContext) -> ChatResult:
         """One answer, failing over across keys and providers; raises NoUpstreamAvailable or RequestInvalid."""
-        route = self.router.resolve(req.model)
-        upstream_req = suggestions_mod.with_instruction(req) if ctx.suggestions else req
+        route, upstream_req = self._prepare(req, ctx)
         last_error = None
         for attempt in self._attempts(route):
             try:
@@ -98,8 +97,7 @@ class Gateway:
 
     def open_stream(self, req: ChatRequest, ctx: CallContext) -> StreamSession:
         """An upstream stream that has produced its first delta; failover happens only in here."""
-        route = self.router.resolve(req.model)
-        upstream_req = suggestions_mod.with_instruction(req) if ctx.suggestions else req
+        route, upstream_req = self._prepare(req, ctx)
         last_error = None
         for attempt in self._attempts(route):
             deltas = attempt.upstream.adapter.stream(attempt.key.client, upstream_req, attempt.model)
@@ -118,20 +116,25 @@ class Gateway:
 
     # --- the attempt loop's parts --------------------------------------------
 
+    def _prepare(self, req: ChatRequest, ctx: CallContext) -> tuple[Route, ChatRequest]:
+        """The route (UnknownModel before anything is sent) and the request as upstream gets it."""
+        route = self.router.resolve(req.model)
+        return route, suggestions_mod.with_instruction(req) if ctx.suggestions else req
+
     def _attempts(self, route: Route) -> Iterator[_Attempt]:
         """Candidate (provider, key, model) triples in failover order, at most max_attempts."""
         number = 0
         for step in self.router.plan(route):
             upstream = self.upstreams[step.provider]
+            if not upstream.breaker.available():
+                continue
             for key in upstream.rotation():
                 if number >= self.max_attempts:
                     return
-                if not upstream.breaker.available() or not key.breaker.allow():
-                    continue
-                if not upstream.breaker.allow():
-                    continue
-                number += 1
-                yield _Attempt(number, upstream, key, step.model)
+                # The provider's half-open probe is claimed only for a key that may go.
+                if key.breaker.allow() and upstream.breaker.allow():
+                    number += 1
+                    yield _Attempt(number, upstream, key, step.model)
 
     def _failed(self, attempt: _Attempt, err: ProviderError, req: ChatRequest, ctx: CallContext) -> bool:
         """Update health, record the attempt, and say whether to try the next candidate."""

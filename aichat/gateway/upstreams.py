@@ -16,13 +16,8 @@ class KeySlot:
     label: str
     client: object
     breaker: CircuitBreaker
-    secret: str = field(repr=False, default="")
     invalid_reason: str | None = None  # set on 401/403/out of credit; cleared when a re-test succeeds
     invalid_since: float = 0.0
-
-    @property
-    def usable(self) -> bool:
-        return self.invalid_reason is None and self.breaker.available()
 
     def bench(self, reason: str) -> None:
         """Take the key out of rotation until a re-test succeeds."""
@@ -61,10 +56,6 @@ class Upstream:
             slot = self.keys[(start + i) % len(self.keys)]
             if slot.invalid_reason is None or slot.due_for_retest(self.key_retest_interval):
                 yield slot
-
-    @property
-    def usable(self) -> bool:
-        return self.breaker.available() and any(k.usable for k in self.keys)
 
     def health(self) -> dict:
         """Circuit and key states, for health checks and the console (labels only, never keys)."""

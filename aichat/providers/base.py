@@ -74,7 +74,7 @@ class Timeouts:
 
 
 class Provider(Protocol):
-    """One upstream wire protocol. `key` is an opaque slot made by `make_client`."""
+    """One upstream wire protocol; `client` is whatever `make_client` built for one key, once."""
 
     def make_client(self, api_key: str): ...
 

@@ -114,8 +114,10 @@ class OpenAIProvider:
         if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
             return UpstreamUnavailable(f"upstream connection failed: {type(exc).__name__}")
         if isinstance(exc, openai.APIStatusError):
+            # The SDK unwraps {"error": {...}} into `body`; some compatible upstreams do not nest it.
             body = exc.body if isinstance(exc.body, dict) else {}
-            code = body.get("code") or (body.get("error") or {}).get("code") if body else None
+            nested = body.get("error")
+            code = body.get("code") or (nested.get("code") if isinstance(nested, dict) else None)
             message = redact(getattr(exc, "message", "") or str(exc), (api_key,))
             return error_for_status(exc.status_code, message, out_of_credit=code == "insufficient_quota")
         if isinstance(exc, openai.APIError):
