@@ -34,7 +34,7 @@ def init_extensions(app: Flask) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from .extensions import cors, db, limiter, migrate, tune_sqlite
+    from .extensions import cors, csrf, db, limiter, login_manager, migrate, tune_sqlite
 
     if not event.contains(Engine, "connect", tune_sqlite):
         event.listen(Engine, "connect", tune_sqlite)
@@ -44,6 +44,10 @@ def init_extensions(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = (app.config["AICHAT_RATELIMIT_STORAGE_URI"]
                                                or app.config["REDIS_URL"] or "memory://")
     limiter.init_app(app)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # the console's forms ask for the check
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "admin.login"
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
                   expose_headers=["X-Request-ID", "Retry-After"], max_age=600)
@@ -70,6 +74,7 @@ def init_gateway(app: Flask) -> None:
 
 
 def init_web(app: Flask) -> None:
+    from .admin.views import bp as admin_bp
     from .api import register_api
     from .health.views import bp as health_bp
     from .request_id import init_request_ids
@@ -77,6 +82,7 @@ def init_web(app: Flask) -> None:
     init_request_ids(app)
     register_api(app)
     app.register_blueprint(health_bp)
+    app.register_blueprint(admin_bp)
 
 
 def init_cli(app: Flask) -> None:

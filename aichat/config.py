@@ -51,9 +51,20 @@ class Defaults:
     AICHAT_MAX_MESSAGES = 200
     AICHAT_SUGGESTIONS = True
 
-    # Usage recording.
+    # Usage recording, cost and rollups.
     AICHAT_USAGE_BATCH_SIZE = 50
     AICHAT_USAGE_FLUSH_INTERVAL = 0.5
+    AICHAT_TIMEZONE = "UTC"  # where days are cut for the daily rollup, e.g. Asia/Shanghai
+    AICHAT_ROLLUP_INTERVAL = 30.0  # seconds between background rollups of changed days; 0: off
+    AICHAT_PRICE_REFRESH = 10.0  # seconds a loaded price table is used before it is read again
+    TIKTOKEN_CACHE_DIR = ""  # tiktoken's encoding files; empty: instance/tiktoken
+
+    # Admin accounts and the console.
+    AICHAT_LOGIN_RATE_LIMIT = "10/minute"  # login attempts per IP
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # set true when the console is served over HTTPS
+    WTF_CSRF_TIME_LIMIT = None  # a login form may stay open all day; the token is tied to the session
 
 
 def _split(value: str) -> list[str]:
@@ -134,6 +145,8 @@ def load(app, test_config: Mapping[str, Any] | None = None) -> None:
         app.config.update(from_environ(os.environ))
     else:
         app.config.update(test_config)
+    if not app.config["TIKTOKEN_CACHE_DIR"]:
+        app.config["TIKTOKEN_CACHE_DIR"] = os.path.join(app.instance_path, "tiktoken")
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "aichat.db")
     app.config["MAX_CONTENT_LENGTH"] = app.config["AICHAT_MAX_BODY_BYTES"]

@@ -1,9 +1,11 @@
 """Flask extensions, created unbound; the factory binds them to an app."""
 from flask_cors import CORS
 from flask_limiter import Limiter
+from flask_login import LoginManager
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -25,6 +27,9 @@ migrate = Migrate()
 # response (they cost a storage read each); 429 answers carry Retry-After.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
 cors = CORS()
+login_manager = LoginManager()
+# CSRF is checked on the console's forms only (the JSON APIs take tokens, not cookies, for writes).
+csrf = CSRFProtect()
 
 
 def tune_sqlite(dbapi_connection, _record) -> None:

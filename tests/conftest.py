@@ -91,6 +91,11 @@ def _base_config(url: str) -> dict:
     }
 
 
+# Emptied after every test; model_price keeps the prices the migrations seed.
+_PER_TEST_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state",
+                    "admin_api_token", "admin_user")
+
+
 @pytest.fixture
 def make_app(database_url):
     """Build an app with config overrides; its usage rows are flushed and cleared afterwards."""
@@ -105,7 +110,8 @@ def make_app(database_url):
     for app in apps:
         app.extensions["aichat.usage"].close()
         with app.app_context():
-            db.session.execute(text("DELETE FROM ai_usage_log"))
+            for table in _PER_TEST_TABLES:
+                db.session.execute(text(f"DELETE FROM {table}"))
             db.session.commit()
             db.engine.dispose()
 

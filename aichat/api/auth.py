@@ -1,18 +1,48 @@
-"""Client keys for the OpenAI-compatible API (from AICHAT_API_KEYS until keys live in the database)."""
+"""Who is calling: client keys for the OpenAI-compatible API, admins for the monitoring API.
+
+Client keys come from AICHAT_API_KEYS until keys live in the database. Admins authenticate
+with a per-admin API token (`Authorization: Bearer aic_…`) or a console session.
+"""
 from __future__ import annotations
 
 import functools
 import hashlib
 import hmac
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, request
+from flask_login import current_user
 
 from .errors import ApiError
 
+# A token's last use is written at most this often, so polling the API is not a write per call.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
 
 def key_digests(keys: list[str]) -> dict[bytes, str]:
-    """Digest → label; keys are compared by digest, so the clear keys need not stay around."""
-    return {hashlib.sha256(key.encode()).digest(): f"key#{i}" for i, key in enumerate(keys, 1)}
+    """Digest → label. The label is derived from the key itself, so it stays the same when the
+    list is reordered or another key is removed; it reveals nothing of the key."""
+    return {hashlib.sha256(key.encode()).digest(): f"key:{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+            for key in keys}
+
+
+def _bearer() -> str | None:
+    """The Bearer token sent, '' for a malformed Authorization header, None when there is none."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def client_label(token: str) -> str | None:
+    """The caller label of a configured client key, or None."""
+    digest = hashlib.sha256(token.encode()).digest()
+    label = None
+    for known, known_label in current_app.extensions["aichat.client_keys"].items():
+        if hmac.compare_digest(known, digest):
+            label = known_label
+    return label
 
 
 def client_key_required(view):
@@ -20,18 +50,77 @@ def client_key_required(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = _bearer()
+        if not token:
             raise ApiError(401, "missing_api_key", "send your API key as 'Authorization: Bearer <key>'")
-        digest = hashlib.sha256(token.strip().encode()).digest()
-        label = None
-        for known, known_label in current_app.extensions["aichat.client_keys"].items():
-            if hmac.compare_digest(known, digest):
-                label = known_label
+        label = client_label(token)
         if label is None:
             raise ApiError(401, "invalid_api_key", "the API key is not valid")
         g.caller = label
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_from_token(token: str):
+    """The active admin owning this unrevoked API token, or None; notes when the token was last used."""
+    from aichat.extensions import db
+    from aichat.models import AdminUser, ApiToken
+    from aichat.models.accounts import token_digest
+
+    row = db.session.execute(
+        db.select(ApiToken).join(AdminUser)
+        .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None), AdminUser.is_active)
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    now = datetime.now(timezone.utc)
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:  # SQLite returns naive UTC
+        last = last.replace(tzinfo=timezone.utc)
+    if last is None or now - last > _LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        db.session.commit()
+    return row.admin
+
+
+def _authenticate_admin():
+    token = _bearer()
+    if token is not None:
+        admin = admin_from_token(token) if token else None
+        if admin is None:
+            raise ApiError(401, "invalid_token", "the API token is not valid (revoked, or its admin is disabled)",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return admin
+    if current_user.is_authenticated:
+        return current_user._get_current_object()
+    raise ApiError(401, "authentication_required",
+                   "log in at /admin/login or send an admin API token as 'Authorization: Bearer <token>'",
+                   headers={"WWW-Authenticate": "Bearer"})
+
+
+def admin_required(view):
+    """An admin's API token or console session, else 401 JSON; the admin is `g.admin`."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.admin = _authenticate_admin()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def caller_or_admin_required(view):
+    """A client key (`g.caller` is its label, `g.admin` None) or an admin (`g.admin` set, `g.caller` None)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        token = _bearer()
+        label = client_label(token) if token else None
+        if label is not None:
+            g.caller, g.admin = label, None
+        else:
+            g.caller, g.admin = None, _authenticate_admin()
         return view(*args, **kwargs)
 
     return wrapper

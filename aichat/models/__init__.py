@@ -1,4 +1,7 @@
 """SQLAlchemy models, one module per domain."""
-from .usage import AIUsageLog
+from .accounts import AdminUser, ApiToken
+from .gateway import ModelPrice
+from .usage import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState
 
-__all__ = ["AIUsageLog"]
+__all__ = ["AIUsageLog", "AIUsageStats", "AdminUser", "ApiToken", "ModelPrice", "UsageDirtyDay",
+           "UsageRollupState"]

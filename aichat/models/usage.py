@@ -1,16 +1,21 @@
 """Usage: one row per upstream attempt."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, Numeric, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aichat.extensions import db
 
-# BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER primary key.
-_BigId = BigInteger().with_variant(Integer, "sqlite")
+from .types import BigId as _BigId
+from .types import Money
+
+# Upper bounds (ms) of the latency histogram's buckets in AIUsageStats; the last is open.
+LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 20000,
+                      30000, 60000)
+LATENCY_COLUMNS = tuple(f"lat_le_{b}" for b in LATENCY_BUCKETS_MS) + ("lat_le_inf",)
 
 
 class AIUsageLog(db.Model):
@@ -40,7 +45,7 @@ class AIUsageLog(db.Model):
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
     usage_source: Mapped[str] = mapped_column(String(16), default="provider")  # provider | estimated
-    cost: Mapped[Decimal | None] = mapped_column(Numeric(18, 8))  # NULL: no price known
+    cost: Mapped[Decimal | None] = mapped_column(Money(20, 10))  # NULL: tokens but no price known
     currency: Mapped[str | None] = mapped_column(String(3))
     latency_ms: Mapped[float | None] = mapped_column(Float)
     ttft_ms: Mapped[float | None] = mapped_column(Float)
@@ -51,4 +56,88 @@ class AIUsageLog(db.Model):
         Index("ix_ai_usage_log_site_created", "site_domain", "created_at"),
         Index("ix_ai_usage_log_provider_created", "provider", "created_at"),
         Index("ix_ai_usage_log_request_id", "request_id"),
+        Index("ix_ai_usage_log_status_created", "status", "created_at"),
     )
+
+
+class AIUsageStats(db.Model):
+    """The daily rollup of AIUsageLog per (day, site, provider, model, caller, currency).
+
+    `day` is a calendar day in AICHAT_TIMEZONE. Exact: every sum equals the same sum over
+    the logs of that day. `caller` is '' for browser calls; `currency` is '' where no cost
+    was computed. attempts counts log rows; requests counts first attempts (one per client
+    request); latency columns cover successful attempts only.
+    """
+
+    __tablename__ = "ai_usage_stats"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    site_domain: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    caller: Mapped[str] = mapped_column(String(128), default="")
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    failovers: Mapped[int] = mapped_column(Integer, default=0)
+    streams: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[Decimal] = mapped_column(Money(20, 10), default=Decimal(0))
+    unpriced: Mapped[int] = mapped_column(Integer, default=0)  # rows with tokens and no price
+    estimated: Mapped[int] = mapped_column(Integer, default=0)  # rows with usage_source 'estimated'
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_count: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_50: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_100: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_200: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_300: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_500: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_750: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_1000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_1500: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_2000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_3000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_5000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_7500: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_10000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_15000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_20000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_30000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_60000: Mapped[int] = mapped_column(Integer, default=0)
+    lat_le_inf: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("day", "site_domain", "provider", "model", "caller", "currency",
+                         name="uq_ai_usage_stats_group"),
+        Index("ix_ai_usage_stats_site_day", "site_domain", "day"),
+        Index("ix_ai_usage_stats_caller_day", "caller", "day"),
+    )
+
+
+class UsageDirtyDay(db.Model):
+    """A day whose logs changed since it was last rolled up; the writer bumps `version` with each batch.
+
+    The rollup clears a mark only if its version is still the one it read, so rows written
+    while a day is being rolled up mark it again instead of being missed.
+    """
+
+    __tablename__ = "ai_usage_dirty_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class UsageRollupState(db.Model):
+    """Small facts the rollup keeps: the time zone its days are cut in, the day before which logs were pruned."""
+
+    __tablename__ = "ai_usage_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

@@ -1,4 +1,6 @@
 """`/v1` with the official openai SDK, pointed at aichat by base_url, over real HTTP."""
+import hashlib
+
 import openai
 import pytest
 
@@ -27,7 +29,7 @@ def test_non_streaming(sdk, model):
     assert completion.model == model
     assert completion.usage.completion_tokens == 3
     rows = usage_rows(app, at_least=1)
-    assert rows[-1]["endpoint"] == "v1" and rows[-1]["caller"] == "key#1"
+    assert rows[-1]["endpoint"] == "v1" and rows[-1]["caller"] == "key:" + hashlib.sha256(CLIENT_KEY.encode()).hexdigest()[:10]
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash"])

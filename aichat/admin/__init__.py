@@ -1,0 +1,1 @@
+"""The admin console: login now; the console pages come later."""
