@@ -1,4 +1,4 @@
-"""`flask …` commands."""
+"""`flask …` commands; each group lives beside the feature it operates."""
 from __future__ import annotations
 
 from flask import Flask
@@ -6,3 +6,10 @@ from flask import Flask
 
 def register_cli(app: Flask) -> None:
     """Operator commands; `flask db …` comes from Flask-Migrate."""
+    from .admin.cli import users
+    from .health.cli import verify
+    from .usage.cli import usage
+    from .usage.prices_cli import prices, tokens
+
+    for command in (users, prices, tokens, usage, verify):
+        app.cli.add_command(command)

@@ -203,3 +203,23 @@ def usage_rows(app, at_least: int = 0, timeout: float = 5.0) -> list[dict]:
         if len(found) >= at_least or time.monotonic() > deadline:
             return found
         time.sleep(0.02)
+
+
+@pytest.fixture
+def make_admin():
+    """Create an admin (and optionally an API token) in `app`'s database: returns (admin id, clear token)."""
+    from aichat.models import AdminUser, ApiToken
+
+    def create(app, username: str = "admin", password: str = "correct horse battery", token: bool = True):
+        with app.app_context():
+            admin = AdminUser(username=username)
+            admin.set_password(password)
+            db.session.add(admin)
+            clear = None
+            if token:
+                row, clear = ApiToken.issue(admin, "test")
+                db.session.add(row)
+            db.session.commit()
+            return admin.id, clear
+
+    return create
