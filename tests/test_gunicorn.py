@@ -27,13 +27,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def gunicorn(database_url, fake_openai, make_app):
-    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free port; yields (base_url, process, app)."""
+def gunicorn(database_url, fake_openai, make_app, request):
+    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free port; yields (base_url, process, app).
+
+    Parametrize indirectly with a number to run that many workers (default one)."""
     port = free_port()
+    workers = str(getattr(request, "param", 1))
     env = {**os.environ, "DATABASE_URL": database_url, "OPENAI_API_KEY": ",".join(OPENAI_KEYS),
            "OPENAI_BASE_URL": fake_openai.base_url, "GEMINI_API_KEY": "", "AICHAT_PROVIDER_ORDER": "openai",
            "AICHAT_API_KEYS": CLIENT_KEY, "AICHAT_RATE_LIMIT": "10000/second", "AICHAT_BIND": f"127.0.0.1:{port}",
-           "AICHAT_WORKERS": "1", "AICHAT_GRACEFUL_TIMEOUT": "20", "SECRET_KEY": "test"}
+           "AICHAT_WORKERS": workers, "AICHAT_GRACEFUL_TIMEOUT": "20", "SECRET_KEY": "test"}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -97,3 +100,33 @@ def test_sigterm_lets_streams_in_flight_finish_and_writes_their_rows(gunicorn, f
     assert len(results) == 10 and all("event: done" in text for text in results)
     rows = usage_rows(reader, at_least=10)
     assert len(rows) == 10 and all(r["status"] == "success" for r in rows)
+
+
+@pytest.mark.parametrize("gunicorn", [2], indirect=True)
+def test_sigterm_with_json_calls_and_streams_in_flight_logs_every_finished_request(gunicorn, fake_openai):
+    """Two workers, 8 JSON calls waiting on a slow upstream and 8 streams mid-way when SIGTERM arrives:
+    every request that finished has exactly one row, with its tokens."""
+    base, proc, reader = gunicorn
+    fake_openai.default = fake_openai.default.replace(text="alpha beta gamma delta", delay=0.8, chunk_interval=0.2)
+    finished = []
+
+    def call(i):
+        body = {**BODY, "stream": i % 2 == 0}
+        with requests.post(base + "/api/v1/ai-proxy/chat", json=body, stream=True, timeout=20,
+                           headers={"X-Request-ID": f"term-{i}"}) as resp:
+            text = resp.text
+        if resp.status_code == 200 and ("event: done" in text or '"content"' in text):
+            finished.append(f"term-{i}")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    assert fake_openai.wait_until(lambda: fake_openai.total_requests >= 16, timeout=10)
+    proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(20)
+    assert proc.wait(20) == 0
+    assert len(finished) == 16, "every request in flight finished within the graceful timeout"
+    rows = usage_rows(reader, at_least=16)
+    assert sorted(r["request_id"] for r in rows) == sorted(finished)
+    assert all(r["status"] == "success" and r["completion_tokens"] > 0 for r in rows)
