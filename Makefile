@@ -18,6 +18,7 @@ run: install
 
 test: install
 	scripts/services.sh
+	scripts/browser.sh
 	scripts/test.sh
 
 bench: install
