@@ -8,13 +8,20 @@ from sqlalchemy import insert
 from aichat.extensions import db
 from aichat.models import AIUsageLog
 
+from .costing import price_rows
+from .days import local_day, usage_zone
+from .rollup import mark_dirty
+
 
 def batch_writer(app) -> Callable[[list[dict]], None]:
     """A function that inserts a batch of usage rows in one transaction, usable off-request."""
+    zone = usage_zone(app.config)  # an unknown zone fails here, at start-up, not on every batch
 
     def write(batch: list[dict]) -> None:
         with app.app_context():
+            price_rows(batch)  # cost and currency from the price in force at each row's created_at
             with db.engine.begin() as conn:
                 conn.execute(insert(AIUsageLog), batch)
+                mark_dirty(conn, {local_day(row["created_at"], zone) for row in batch})  # same transaction
 
     return write
