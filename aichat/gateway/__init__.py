@@ -9,6 +9,7 @@ from aichat.providers.base import Timeouts
 from .breaker import CircuitBreaker
 from .pipeline import CallContext, ChatResult, Gateway, NoUpstreamAvailable, StreamSession
 from .routing import Router, UnknownModel
+from .tokens import load_counter
 from .upstreams import KeySlot, Upstream
 
 __all__ = ["CallContext", "ChatResult", "Gateway", "NoUpstreamAvailable", "StreamSession", "UnknownModel",
@@ -42,4 +43,5 @@ def build_gateway(settings: Mapping, sink: Callable[[dict], None]) -> Gateway:
     router = Router({name: up.default_model for name, up in upstreams.items()},
                     settings["AICHAT_PROVIDER_ORDER"], settings["AICHAT_MODEL_ALIASES"],
                     settings["AICHAT_DEFAULT_MODEL"] if "demo" not in upstreams else "")
-    return Gateway(upstreams, router, sink, settings["AICHAT_MAX_ATTEMPTS"], timeouts.total)
+    counter = load_counter(settings["TIKTOKEN_CACHE_DIR"]) if settings.get("TIKTOKEN_CACHE_DIR") else None
+    return Gateway(upstreams, router, sink, settings["AICHAT_MAX_ATTEMPTS"], timeouts.total, counter)

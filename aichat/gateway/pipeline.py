@@ -15,8 +15,8 @@ from aichat.providers.base import ChatRequest, Completion, Delta, ProviderError,
 
 from . import suggestions as suggestions_mod
 from .failover import counts_against_key, counts_against_provider, should_failover
-from .pricing import estimate_usage
 from .routing import Route, Router
+from .tokens import TokenCounter
 from .upstreams import KeySlot, Upstream
 
 
@@ -63,12 +63,14 @@ class _Attempt:
 
 class Gateway:
     def __init__(self, upstreams: dict[str, Upstream], router: Router, sink: Callable[[dict], None],
-                 max_attempts: int = 4, total_timeout: float = 120.0):
+                 max_attempts: int = 4, total_timeout: float = 120.0, counter: TokenCounter | None = None):
         self.upstreams = upstreams
         self.router = router
         self.sink = sink
         self.max_attempts = max_attempts
         self.total_timeout = total_timeout
+        # Counts tokens only for calls upstream reported no usage for; the rule when no encodings are loaded.
+        self.counter = counter or TokenCounter("")
 
     # --- JSON ---------------------------------------------------------------
 
@@ -85,7 +87,8 @@ class Gateway:
                     raise
                 continue
             self._succeeded(attempt)
-            usage = completion.usage or estimate_usage(upstream_req.messages, completion.content)
+            usage = completion.usage or self.counter.estimate_usage(completion.model or attempt.model,
+                                                                    upstream_req.messages, completion.content)
             self._record(attempt, req, ctx, usage=usage, model_served=completion.model)
             content, follow_ups = (suggestions_mod.split(completion.content) if ctx.suggestions
                                    else (completion.content, []))
@@ -250,7 +253,8 @@ class StreamSession:
     def final_usage(self) -> Usage:
         """Upstream's counts when it sent them; otherwise an estimate of what was delivered."""
         if self.usage is None:
-            self.usage = estimate_usage(self.upstream_req.messages, "".join(self._delivered))
+            self.usage = self.gateway.counter.estimate_usage(self.model, self.upstream_req.messages,
+                                                             "".join(self._delivered))
         return self.usage
 
     def close(self) -> None:
