@@ -1,11 +1,13 @@
 """`flask users …`: admin accounts and their API tokens."""
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import wraps
 
 import click
+from flask.cli import AppGroup
 
 from . import accounts
 
@@ -26,7 +28,7 @@ def _refusals(command: Callable) -> Callable:
 def _new_password(from_stdin: bool) -> str:
     """One line from stdin (for scripts), or a hidden prompt asked twice; the policy is checked either way."""
     if from_stdin:
-        line = click.get_text_stream("stdin").readline()
+        line = sys.stdin.readline()
         password = line.removesuffix("\n").removesuffix("\r")
         if not password:
             raise accounts.AccountError("no password on stdin (expected one line)")
@@ -53,7 +55,8 @@ password_stdin = click.option("--password-stdin", is_flag=True,
                               help="Read the password from the first line of stdin instead of prompting.")
 
 
-@click.group(help="Admin accounts and API tokens.")
+# An AppGroup runs each command in an app context, under `flask` and under the test runner alike.
+@click.group(cls=AppGroup, help="Admin accounts and API tokens.")
 def users() -> None:
     pass
 

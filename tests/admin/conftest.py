@@ -1,0 +1,50 @@
+"""Fixtures for the console: a logged-in test client helper and a real Chromium page."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.conftest import require_service
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/admin/login") -> str:
+    """The CSRF token of the form on `path`, as a browser would find it."""
+    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token in {path}"
+    return match.group(1)
+
+
+def login(client, username: str = "admin", password: str = PASSWORD, **form):
+    """POST the login form with a fresh CSRF token; returns the response (not followed)."""
+    data = {"csrf_token": csrf_token(client), "username": username, "password": password, **form}
+    return client.post("/admin/login", data=data)
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    require_service(os.access(CHROMIUM, os.X_OK),
+                    f"{CHROMIUM} is missing: install Debian's chromium package (scripts/browser.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser):
+    """A fresh browser context (no cookies) and a page in it."""
+    context = _browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
