@@ -61,11 +61,12 @@ def init_gateway(app: Flask) -> None:
     from .api.auth import key_digests
     from .api.validation import Limits
     from .gateway import build_gateway
+    from .usage.background import rollup_loop
     from .usage.recorder import UsageRecorder
     from .usage.store import batch_writer
 
     recorder = UsageRecorder(batch_writer(app), app.config["AICHAT_USAGE_BATCH_SIZE"],
-                             app.config["AICHAT_USAGE_FLUSH_INTERVAL"])
+                             app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
     app.extensions["aichat.gateway"] = build_gateway(app.config, recorder.submit)

@@ -19,8 +19,10 @@ _FLUSH = object()  # ends the batch being collected, so flush() need not wait ou
 
 class UsageRecorder:
     def __init__(self, write_batch: Callable[[list[dict]], None], batch_size: int = 50,
-                 flush_interval: float = 0.5):
+                 flush_interval: float = 0.5, companion=None):
         self._write_batch = write_batch
+        # A periodic job with start() and stop() (the rollup) that lives and dies with the writer.
+        self._companion = companion
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._queue: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
@@ -65,6 +67,8 @@ class UsageRecorder:
             self._stopping = True
             self._queue.put(None)
             self._thread.join(timeout=1.0)
+        if self._companion is not None:
+            self._companion.stop()
         if not flushed:
             log.error("usage recorder stopped with %d rows unwritten", self.pending)
         return flushed
@@ -76,6 +80,8 @@ class UsageRecorder:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="aichat-usage-writer", daemon=True)
         self._thread.start()
+        if self._companion is not None:
+            self._companion.start()
 
     def _run(self) -> None:
         while True:
