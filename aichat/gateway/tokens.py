@@ -74,6 +74,26 @@ def check_file(directory: str, name: str) -> tuple[bytes | None, str]:
     return data, "ok"
 
 
+def fetch(directory: str, name: str) -> None:
+    """Download one encoding into `directory` through tiktoken's own cache (for `flask tokens fetch`).
+
+    Runs on a connected machine, never on the request path: tiktoken downloads the file,
+    checks its hash and stores it under the name it will look for.
+    """
+    from tiktoken_ext import openai_public
+
+    os.makedirs(directory, exist_ok=True)
+    previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = directory
+    try:
+        openai_public.ENCODING_CONSTRUCTORS[name]()
+    finally:
+        if previous is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = previous
+
+
 def _ranks(data: bytes) -> dict[bytes, int]:
     """The .tiktoken format: one `base64(token) rank` pair a line."""
     ranks = {}

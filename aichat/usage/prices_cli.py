@@ -1,14 +1,148 @@
 """`flask prices …` and `flask tokens …`: the price table and tiktoken's encoding files."""
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from functools import wraps
+
 import click
+from flask import current_app
+
+from aichat.gateway import tokens as tokens_mod
+
+from . import prices as prices_mod
 
 
-@click.group(help="Model prices.")
+def _refusals(command: Callable) -> Callable:
+    """A PriceError becomes a clear message on stderr and exit code 1, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except prices_mod.PriceError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _refresh_note() -> str:
+    return f"running servers use it within {current_app.config['AICHAT_PRICE_REFRESH']:g} s"
+
+
+@click.group(help="Model prices (per million tokens) used to cost every usage row.")
 def prices() -> None:
     pass
+
+
+@prices.command("list")
+@click.option("--model", default=None, help="Only this model (a versioned name shows the rows it is priced by).")
+@click.option("--all", "everything", is_flag=True, help="Include past and future prices, not only those in force.")
+def list_prices(model: str | None, everything: bool) -> None:
+    """Prices in force today, per model and tier."""
+    listing = prices_mod.listing(model, everything)
+    if not listing:
+        click.echo(f"No prices{' for ' + repr(model) if model else ''}; add one with: flask prices set MODEL "
+                   f"--input X --output Y", err=True)
+        return
+    header = ("MODEL", "PROMPT", "INPUT", "CACHED", "OUTPUT", "CUR", "FROM") + (("STATUS",) if everything else ()) \
+        + ("SOURCE",)
+    rows = []
+    for row, status in listing:
+        record = prices_mod.as_record(row)
+        tier = f">{row.above_prompt_tokens}" if row.above_prompt_tokens else "any"
+        rows.append((row.model, tier, record["input_per_mtok"], record["cached_input_per_mtok"] or "=input",
+                     record["output_per_mtok"], row.currency, record["valid_from"])
+                    + ((status,) if everything else ()) + (row.source or "-",))
+    _table(header, rows)
+
+
+@prices.command("set")
+@click.argument("model")
+@click.option("--input", "input_", required=True, metavar="X", help="Input price per 1M tokens.")
+@click.option("--output", required=True, metavar="Y", help="Output price per 1M tokens (reasoning included).")
+@click.option("--cached-input", default=None, metavar="Z", help="Cached-input price per 1M tokens (default: as input).")
+@click.option("--currency", default="USD", show_default=True, help="Three-letter currency code.")
+@click.option("--valid-from", default=None, metavar="YYYY-MM-DD", help="First UTC day it applies (default: today).")
+@click.option("--above-prompt-tokens", default="0", metavar="N",
+              help="A tier: applies to calls whose prompt has more than N tokens.")
+@click.option("--source", default="", help="Where the figure comes from.")
+@_refusals
+def set_price(model, input_, output, cached_input, currency, valid_from, above_prompt_tokens, source) -> None:
+    """Add a price (the same model, day and tier again updates it)."""
+    price = prices_mod.parse_price({
+        "model": model, "input_per_mtok": input_, "output_per_mtok": output, "cached_input_per_mtok": cached_input,
+        "currency": currency, "valid_from": valid_from, "above_prompt_tokens": above_prompt_tokens,
+        "source": source})
+    added, _ = prices_mod.save([price])
+    click.echo(f"{'Added' if added else 'Updated'} the price of {price['model']!r} from {price['valid_from']}"
+               f"{' for prompts over ' + str(price['above_prompt_tokens']) + ' tokens' if price['above_prompt_tokens'] else ''}"
+               f"; {_refresh_note()}.", err=True)
+
+
+@prices.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@_refusals
+def import_prices(file) -> None:
+    """Add or update prices from a CSV file with a header (the export format) or a JSON list."""
+    parsed = prices_mod.read_prices(file.read(), getattr(file, "name", ""))
+    added, updated = prices_mod.save(parsed)
+    click.echo(f"Imported {len(parsed)} prices: {added} added, {updated} updated; {_refresh_note()}.", err=True)
+
+
+@prices.command("export")
+def export_prices() -> None:
+    """Every price row as CSV on stdout, in the format `flask prices import` reads."""
+    count = prices_mod.export_csv(click.get_text_stream("stdout"))
+    click.echo(f"Exported {count} prices.", err=True)
+
+
+# --- tokens ---------------------------------------------------------------------
 
 
 @click.group(help="Token counting (tiktoken encodings).")
 def tokens() -> None:
     pass
+
+
+def _directory(directory: str | None) -> str:
+    return os.path.abspath(directory or current_app.config["TIKTOKEN_CACHE_DIR"])
+
+
+@tokens.command("fetch")
+@click.option("--dir", "directory", default=None, help="Where to put the files (default: TIKTOKEN_CACHE_DIR).")
+@click.option("--encoding", "names", multiple=True, type=click.Choice(tokens_mod.ENCODINGS),
+              help="Only this encoding (repeatable; default: all).")
+def fetch(directory: str | None, names: tuple[str, ...]) -> None:
+    """Download tiktoken's encoding files into DIR (on a connected machine) and verify them."""
+    directory = _directory(directory)
+    failed = []
+    for name in names or tokens_mod.ENCODINGS:
+        try:
+            tokens_mod.fetch(directory, name)
+        except Exception as exc:  # noqa: BLE001 - report every encoding, then fail
+            failed.append(name)
+            click.echo(f"{name}: download failed: {type(exc).__name__}: {exc}", err=True)
+            continue
+        _, state = tokens_mod.check_file(directory, name)
+        if state != "ok":
+            failed.append(name)
+        click.echo(f"{name}: {state if state != 'ok' else 'verified'} ({tokens_mod.cache_path(directory, name)})")
+    if failed:
+        raise click.ClickException(f"not fetched: {', '.join(failed)}")
+    click.echo(f"Copy the files in {directory} to TIKTOKEN_CACHE_DIR on each server (same file names) "
+               f"and restart it.", err=True)
+
+
+@tokens.command("status")
+@click.option("--dir", "directory", default=None, help="Directory to check (default: TIKTOKEN_CACHE_DIR).")
+def status(directory: str | None) -> None:
+    """Which counting is in force: tiktoken with which encodings, or the rule and why (JSON)."""
+    click.echo(json.dumps(tokens_mod.TokenCounter.from_dir(_directory(directory)).describe(), indent=2))
