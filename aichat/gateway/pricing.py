@@ -88,15 +88,14 @@ def candidate_names(model: str) -> list[str]:
     without the preview suffix (-> the model itself). Never a loose prefix match: gpt-4o
     never prices gpt-4o-mini, and an exact row for a snapshot always wins.
     """
-    names = [model]
     name = model.removeprefix("models/")
-    names.append(name)
-    name = _SNAPSHOT.sub("", name)
-    names.append(name)
-    dated = _DATED_PREVIEW.search(name)
+    names = [model, name]
+    dated = _DATED_PREVIEW.search(name)  # first: -preview-09-2025 must not read as a -2025 snapshot
     if dated:
         names.append(name[:dated.start()] + "-" + dated.group(1))
         names.append(name[:dated.start()])
+    else:
+        names.append(_SNAPSHOT.sub("", name))
     return list(dict.fromkeys(n for n in names if n))
 
 
