@@ -7,6 +7,7 @@ from flask import current_app, g, request
 
 from aichat.gateway import CallContext, Gateway
 
+from .auth import _bearer, client_label
 from .validation import Limits
 
 
@@ -18,9 +19,22 @@ def limits() -> Limits:
     return current_app.extensions["aichat.limits"]
 
 
-def call_context(endpoint: str, *, suggestions: bool = False) -> CallContext:
-    return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site_domain(),
+def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
+    """The context of this call; `site` is a server caller's explicit site_domain, which wins over Origin."""
+    return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
                        caller=g.get("caller"), suggestions=suggestions)
+
+
+def server_caller() -> str | None:
+    """On the browser endpoint: the label of a valid client key sent as Bearer (a server calling), else None.
+
+    The endpoint stays open without a key; a key only identifies the caller (`g.caller`).
+    """
+    token = _bearer()
+    label = client_label(token) if token else None
+    if label is not None:
+        g.caller = label
+    return label
 
 
 def site_domain() -> str:

@@ -22,7 +22,7 @@ bp = Blueprint("openai", __name__, url_prefix="/v1")
 def chat_completions():
     data = validation.json_body(request)
     req, include_usage = validation.openai_chat(data, context.limits())
-    ctx = context.call_context("v1")
+    ctx = context.call_context("v1", site=validation.site_domain(data))
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         return sse.response(_chunks(session, include_usage), session.close)

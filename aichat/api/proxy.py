@@ -34,7 +34,8 @@ def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""
     data = validation.json_body(request)
     req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
-    ctx = context.call_context("ai-proxy", suggestions=options.suggestions)
+    site = validation.site_domain(data, allowed=context.server_caller() is not None)
+    ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         return sse.response(_events(session), session.close)

@@ -1,6 +1,7 @@
 """Request validation for both chat surfaces: a clear 4xx for every bad input, before any upstream call."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from .errors import ApiError
 # OpenAI parameters passed through to OpenAI-compatible upstreams, with their checks.
 _NUMBER_RANGES = {"top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0), "frequency_penalty": (-2.0, 2.0)}
 _UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "modalities")
+# A DNS host name: dot-separated labels of 1-63 letters, digits and inner hyphens.
+_HOSTNAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,27 @@ def openai_chat(data: dict[str, Any], limits: Limits) -> tuple[ChatRequest, bool
         raise ApiError(400, "invalid_type", "'stream_options' must be an object", param="stream_options")
     include_usage = bool(options and options.get("include_usage") is True)
     return req, include_usage
+
+
+def site_domain(data: dict[str, Any], *, allowed: bool = True) -> str | None:
+    """The explicit `site_domain` of a server caller, lower-cased, or None when the body has none.
+
+    `allowed` is False for callers who did not authenticate: their site is their Origin, and a
+    body field would let any page bill its traffic to another site.
+    """
+    value = data.get("site_domain")
+    if value is None:
+        return None
+    if not allowed:
+        raise ApiError(400, "site_domain_not_allowed",
+                       "'site_domain' is accepted only from server callers that send a client key as "
+                       "'Authorization: Bearer <key>'; browser calls are attributed to their Origin",
+                       param="site_domain")
+    if not isinstance(value, str) or not value.isascii() or len(value) > 253 or not _HOSTNAME.fullmatch(value.lower()):
+        raise ApiError(400, "invalid_site_domain",
+                       "'site_domain' must be a host name such as shop.example.com (letters, digits, hyphens "
+                       "and dots, at most 253 characters; no scheme, port or path)", param="site_domain")
+    return value.lower()
 
 
 def _common(data: dict[str, Any], limits: Limits, roles: tuple[str, ...]) -> ChatRequest:
