@@ -27,6 +27,10 @@ class RollupLoop:
         self._pid: int | None = None
         self._stop = threading.Event()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Start the thread in this process, once; a no-op when turned off or already running here."""
         if self.interval <= 0 or (self._pid == os.getpid() and self._thread is not None):

@@ -70,7 +70,7 @@ def _lock(conn: Connection) -> None:
     """Serialise rollups (and prunes) per database; released when the transaction ends."""
     if conn.dialect.name == "postgresql":
         # Keyed on the schema too, so installations sharing a database do not wait on each other.
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':aichat-rollup'))"))
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.aichat-rollup'))"))
     elif conn.dialect.name == "sqlite":
         # Take the write lock before reading, so the logs read are the latest (busy_timeout waits for it).
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,113 @@
+"""Usage rows for tests: build log rows, write them the way the gateway does, and aggregate them
+in plain Python by the rollup's definitions, to compare with what the database computed."""
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import select, text
+
+from aichat.extensions import db
+from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AIUsageStats
+from aichat.usage.days import local_day, usage_zone
+from aichat.usage.rollup import rollup_pending
+from aichat.usage.store import batch_writer
+
+_ids = itertools.count(1)
+USAGE_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state")
+GROUP = ("day", "site_domain", "provider", "model", "caller", "currency")
+STAT_FIELDS = ("attempts", "requests", "successes", "errors", "cancelled", "failovers", "streams",
+               "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced",
+               "estimated", "latency_sum_ms", "latency_count") + LATENCY_COLUMNS
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def log_row(created_at: datetime, **overrides) -> dict:
+    """A complete usage log row (a successful, priced JSON call) with overrides."""
+    row = {
+        "request_id": f"req-{next(_ids)}", "attempt": 1, "site_domain": "shop.example.com", "caller": None,
+        "endpoint": "ai-proxy", "provider": "openai", "key_label": "openai#1", "model_requested": "gpt-4o-mini",
+        "model_served": "gpt-4o-mini", "stream": False, "status": "success", "http_status": 200,
+        "error_code": None, "error_message": None, "failed_over": False, "prompt_tokens": 10, "cached_tokens": 0,
+        "completion_tokens": 5, "reasoning_tokens": 0, "total_tokens": 15, "usage_source": "provider",
+        "cost": Decimal("0.0000150000"), "currency": "USD", "latency_ms": 120.0, "ttft_ms": None,
+        "created_at": created_at,
+    }
+    row.update(overrides)
+    return row
+
+
+def write_logs(app, rows: list[dict]) -> None:
+    """Insert rows with the real batch writer (one transaction, days marked dirty); costs given are kept."""
+    if rows:
+        batch_writer(app)([dict(r) for r in rows])
+
+
+def roll_up(app):
+    with app.app_context():
+        return rollup_pending(db.engine, usage_zone(app.config))
+
+
+def clear_usage(app) -> None:
+    with app.app_context():
+        for table in USAGE_TABLES:
+            db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+
+
+def stats_by_group(app) -> dict[tuple, dict]:
+    """Every AIUsageStats row, keyed by its group."""
+    with app.app_context():
+        rows = db.session.execute(select(AIUsageStats)).scalars().all()
+        return {tuple(getattr(r, k) for k in GROUP): {f: getattr(r, f) for f in STAT_FIELDS} for r in rows}
+
+
+def bucket_of(latency: float) -> str:
+    for bound, column in zip(LATENCY_BUCKETS_MS, LATENCY_COLUMNS):
+        if latency <= bound:
+            return column
+    return LATENCY_COLUMNS[-1]
+
+
+def expected_stats(rows: list[dict], zone) -> dict[tuple, dict]:
+    """The rollup's definitions applied to `rows` in plain Python."""
+    out: dict[tuple, dict] = defaultdict(lambda: {f: (Decimal(0) if f == "cost" else 0) for f in STAT_FIELDS})
+    for r in rows:
+        key = (local_day(r["created_at"], zone), r["site_domain"], r["provider"], r["model_served"] or "",
+               r["caller"] or "", r["currency"] or "")
+        s = out[key]
+        s["attempts"] += 1
+        s["requests"] += r["attempt"] == 1
+        s["successes"] += r["status"] == "success"
+        s["errors"] += r["status"] == "error"
+        s["cancelled"] += r["status"] == "cancelled"
+        s["failovers"] += bool(r["failed_over"])
+        s["streams"] += bool(r["stream"])
+        for t in ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens"):
+            s[t] += r[t]
+        if r["cost"] is not None:
+            s["cost"] += r["cost"]
+        s["unpriced"] += r["cost"] is None and r["prompt_tokens"] + r["completion_tokens"] > 0
+        s["estimated"] += r["usage_source"] == "estimated"
+        if r["status"] == "success" and r["latency_ms"] is not None:
+            s["latency_sum_ms"] += r["latency_ms"]
+            s["latency_count"] += 1
+            s[bucket_of(r["latency_ms"])] += 1
+    return dict(out)
+
+
+def assert_stats_equal(actual: dict[tuple, dict], expected: dict[tuple, dict]) -> None:
+    """Field by field: counts and tokens exact, cost exact (Decimal), latency sums to float precision."""
+    assert set(actual) == set(expected)
+    for key, want in expected.items():
+        got = actual[key]
+        for field, value in want.items():
+            if field == "latency_sum_ms":
+                assert abs(got[field] - value) <= 1e-6 * max(1.0, abs(value)), (key, field)
+            else:
+                assert got[field] == value, (key, field, got[field], value)
