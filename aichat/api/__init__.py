@@ -7,8 +7,11 @@ from .errors import register_errors
 
 
 def register_api(app: Flask) -> None:
-    from . import openai_compat, proxy
+    from . import monitoring, openai_compat, openapi, proxy
 
     app.register_blueprint(proxy.bp)
     app.register_blueprint(openai_compat.bp)
+    app.register_blueprint(monitoring.bp)
+    app.register_blueprint(monitoring.caller_bp)
+    app.register_blueprint(openapi.bp)
     register_errors(app)

@@ -1,0 +1,258 @@
+"""The OpenAPI 3.1 document of aichat's JSON API, served at `/api/v1/openapi.json`.
+
+Built here as a plain dict from the same limits the views enforce (api/params.py). The tests
+validate it with openapi-spec-validator and check every response they receive against the
+schema it declares, so the document and the code cannot drift apart.
+"""
+from __future__ import annotations
+
+import copy
+from functools import cache
+
+from flask import Blueprint, jsonify
+
+from aichat.models.usage import LATENCY_BUCKETS_MS
+
+from . import params
+
+bp = Blueprint("openapi", __name__)
+
+MONITORING = "/api/v1/ai-monitoring"
+ADMIN = [{"bearerAuth": []}, {"cookieSession": []}]
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict, description: str = "", optional: tuple[str, ...] = ()) -> dict:
+    """A closed object: every property listed is required (unless optional), nothing else allowed."""
+    schema = {"type": "object", "properties": properties,
+              "required": [name for name in properties if name not in optional], "additionalProperties": False}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+COUNT = {"type": "integer", "minimum": 0}
+RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+MS = {"type": ["number", "null"], "minimum": 0}
+TEXT = {"type": "string"}
+NULLABLE_TEXT = {"type": ["string", "null"]}
+PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
+
+
+def _latency(names: tuple[str, ...]) -> dict:
+    return _obj({
+        "avg_ms": {**MS, "description": "latency_sum / count over successful attempts"},
+        **{name: {**MS, "description": f"the {name[1:3]}th percentile from the histogram"} for name in names},
+        "count": COUNT,
+        "open_bucket": {"type": "array", "items": {"enum": list(names)},
+                        "description": f"percentiles that fell in the open last bucket (> {LATENCY_BUCKETS_MS[-1]} "
+                                       "ms); their value is that bucket's lower bound, not an estimate"},
+    }, "Latency of successful attempts. Percentiles interpolate linearly inside the histogram bucket they "
+       f"fall in (bounds {', '.join(map(str, LATENCY_BUCKETS_MS))} ms, then open).")
+
+
+def _summary_properties() -> dict:
+    return {
+        "period": _ref("Period"),
+        "requests": {**COUNT, "description": "client requests (first attempts)"},
+        "attempts": {**COUNT, "description": "upstream attempts, failovers included"},
+        "successes": COUNT,
+        "errors": {**COUNT, "description": "failed attempts"},
+        "cancelled": {**COUNT, "description": "requests the client abandoned"},
+        "failed_requests": {"type": "integer", "description": "requests - successes - cancelled"},
+        "success_rate": {**RATE, "description": "successes / requests; null without requests"},
+        "failovers": COUNT,
+        "streams": COUNT,
+        "tokens": _ref("Tokens"),
+        "cost": _ref("Cost"),
+        "unpriced": {**COUNT, "description": "attempts with tokens but no price for their model"},
+        "estimated": {**COUNT, "description": "attempts whose tokens were estimated (upstream sent no usage)"},
+        "estimated_share": {**RATE, "description": "estimated / attempts"},
+        "latency": _ref("Latency"),
+        "top_models": {"type": "array", "maxItems": 10, "items": _ref("ModelUsage")},
+    }
+
+
+def _schemas() -> dict:
+    summary = _obj(_summary_properties(), "Totals over the period, from the daily rollup.")
+    caller = copy.deepcopy(summary)
+    caller["properties"] = {"caller": {**NULLABLE_TEXT, "description": "the client key's label; null: every caller"},
+                            **caller["properties"]}
+    caller["required"] = ["caller", *caller["required"]]
+    caller["description"] = "The summary of one caller's traffic (a client key's own), or of all for an admin."
+    brief_latency = _latency(("p95_ms",))
+    return {
+        "Error": _obj({"error": _obj({"code": TEXT, "message": TEXT, "request_id": NULLABLE_TEXT})},
+                      "The error envelope of every /api endpoint."),
+        "Period": _obj({"from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+                        "days": {"type": "integer", "minimum": 1}, "timezone": TEXT},
+                       "Local calendar days (AICHAT_TIMEZONE), inclusive."),
+        "Tokens": _obj({"prompt": COUNT, "cached": COUNT, "completion": COUNT, "reasoning": COUNT,
+                        "total": {**COUNT, "description": "prompt + completion"}},
+                       "cached is part of prompt, reasoning part of completion."),
+        "Cost": {"type": "object", "propertyNames": {"pattern": "^[A-Z]{3}$"},
+                 "additionalProperties": {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+                 "description": "Exact cost per ISO 4217 currency as a decimal string; {} when nothing was priced."},
+        "Latency": _latency(PERCENTILES),
+        "LatencyBrief": brief_latency,
+        "ModelUsage": _obj({"provider": TEXT, "model": TEXT, "requests": COUNT, "attempts": COUNT,
+                            "tokens": _ref("Tokens"), "cost": _ref("Cost")}),
+        "Summary": summary,
+        "CallerStats": caller,
+        "DailyPoint": _obj({"day": {"type": "string", "format": "date"}, "requests": COUNT, "attempts": COUNT,
+                            "successes": COUNT, "errors": COUNT, "failovers": COUNT, "tokens": _ref("Tokens"),
+                            "cost": _ref("Cost"), "estimated": COUNT, "unpriced": COUNT,
+                            "latency": _ref("LatencyBrief")}),
+        "Daily": _obj({"period": _ref("Period"), "points": {"type": "array", "items": _ref("DailyPoint")}},
+                      "One point per local day, oldest first; days without traffic are zeros."),
+        "ProviderLive": _obj({
+            "scope": {"const": "worker_process",
+                      "description": "breakers live in each worker process; another worker may see another state"},
+            "pid": {"type": "integer"},
+            "circuit": {"enum": ["closed", "open", "half_open"]},
+            "keys": {"type": "array", "items": _obj({"label": TEXT, "circuit": {"enum": ["closed", "open", "half_open"]},
+                                                      "invalid": NULLABLE_TEXT})},
+        }, "The provider's circuit breaker and key states in the worker that answered."),
+        "ProviderUsage": _obj({
+            "provider": TEXT, "attempts": COUNT, "requests": COUNT, "successes": COUNT, "errors": COUNT,
+            "error_rate": {**RATE, "description": "errors / attempts"}, "failovers": COUNT,
+            "latency": _ref("LatencyBrief"), "tokens": _ref("Tokens"), "cost": _ref("Cost"),
+            "live": {"oneOf": [_ref("ProviderLive"), {"type": "null"}],
+                     "description": "null for a provider no longer configured"},
+        }),
+        "Providers": _obj({"period": _ref("Period"), "providers": {"type": "array", "items": _ref("ProviderUsage")}}),
+        "RecentError": _obj({
+            "time": {"type": "string", "format": "date-time"}, "request_id": TEXT,
+            "attempt": {"type": "integer", "minimum": 1}, "provider": TEXT, "key_label": NULLABLE_TEXT,
+            "model": NULLABLE_TEXT, "http_status": {"type": ["integer", "null"]}, "error_code": NULLABLE_TEXT,
+            "error_message": {**NULLABLE_TEXT, "description": "redacted of anything shaped like a key"},
+            "site_domain": TEXT, "endpoint": TEXT}),
+        "RecentErrors": _obj({"errors": {"type": "array", "items": _ref("RecentError")}}, "Newest first."),
+        "ChatRequest": {"type": "object", "required": ["messages"], "properties": {
+            "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role", "content"],
+                                                                  "properties": {"role": TEXT, "content": TEXT}}},
+            "model": TEXT, "stream": {"type": "boolean"}, "suggestions": {"type": "boolean"},
+            "temperature": {"type": "number"}, "max_tokens": {"type": "integer", "minimum": 1}}},
+        "ChatResponse": {"type": "object", "properties": {
+            "id": TEXT, "content": TEXT, "model": TEXT, "provider": TEXT,
+            "suggestions": {"type": "array", "items": TEXT}, "finish_reason": NULLABLE_TEXT,
+            "usage": {"type": "object", "properties": {"prompt_tokens": COUNT, "completion_tokens": COUNT,
+                                                       "total_tokens": COUNT}}}},
+    }
+
+
+def _param(name: str, schema: dict, description: str, *, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def _days(default: int) -> dict:
+    low, high = params.DAYS_RANGE
+    return _param("days", {"type": "integer", "minimum": low, "maximum": high, "default": default},
+                  "local days up to and including today")
+
+
+def _text(name: str, description: str) -> dict:
+    return _param(name, {"type": "string", "minLength": 1, "maxLength": params.TEXT_LENGTHS[name]}, description)
+
+
+SITE = _text("site_domain", "only this site")
+DATES = [_param(name, {"type": "string", "format": "date"}, f"{name} this local day (inclusive), YYYY-MM-DD; "
+                "from <= to, at most 366 days", required=True) for name in ("from", "to")]
+
+
+def _errors(*statuses: int) -> dict:
+    meaning = {400: "a parameter is invalid (code invalid_parameter; the message names it)",
+               401: "no credentials, or a bad, revoked or disabled admin token"}
+    return {str(s): {"description": meaning[s], "content": {"application/json": {"schema": _ref("Error")}}}
+            for s in statuses}
+
+
+def _get(summary: str, schema: str, parameters: list, security=ADMIN, description: str = "") -> dict:
+    op = {"summary": summary, "parameters": parameters, "security": security,
+          "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _ref(schema)}}},
+                        **_errors(400, 401)}}
+    if description:
+        op["description"] = description
+    return {"get": op}
+
+
+def _csv(summary: str) -> dict:
+    return {"get": {"summary": summary, "parameters": DATES, "security": ADMIN,
+                    "responses": {"200": {"description": "a CSV attachment, streamed",
+                                          "content": {"text/csv": {"schema": {"type": "string"}}}},
+                                  **_errors(400, 401)}}}
+
+
+def _paths() -> dict:
+    low, high = params.LIMIT_RANGE
+    return {
+        f"{MONITORING}/summary": _get("Totals, success rate, tokens, cost, latency, top models", "Summary",
+                                      [_days(7), SITE]),
+        f"{MONITORING}/daily": _get("One point per local day, zero-filled", "Daily", [_days(30), SITE]),
+        f"{MONITORING}/providers": _get("Per provider: attempts, error rate, failovers, latency, cost, live circuit",
+                                        "Providers", [_days(7), SITE]),
+        f"{MONITORING}/recent-errors": _get(
+            "The newest failed attempts, redacted", "RecentErrors",
+            [_param("limit", {"type": "integer", "minimum": low, "maximum": high, "default": 50}, "how many"),
+             _text("provider", "only this provider"), SITE]),
+        f"{MONITORING}/export/logs.csv": _csv("Every usage log row of local days from..to"),
+        f"{MONITORING}/export/daily.csv": _csv("The daily rollup rows of local days from..to"),
+        "/api/v1/ai-proxy/stats": _get(
+            "The caller's own usage", "CallerStats", [_days(7), SITE, _text("caller", "admins only: one caller")],
+            security=[{"clientKey": []}, *ADMIN],
+            description="With a client key: that key's traffic. With an admin token or session: everyone's, "
+                        "or one caller's."),
+        "/api/v1/ai-proxy/chat": {"post": {
+            "summary": "One chat turn for a browser: JSON, or server-sent events (delta, done, error) with stream",
+            "security": [], "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("ChatRequest")}}},
+            "responses": {"200": {"description": "the answer", "content": {
+                "application/json": {"schema": _ref("ChatResponse")},
+                "text/event-stream": {"schema": {"type": "string"}}}},
+                **{str(s): {"description": d, "content": {"application/json": {"schema": _ref("Error")}}}
+                   for s, d in ((400, "invalid request"), (403, "origin not allowed"), (429, "rate limited"),
+                                (502, "no provider could answer"), (503, "no provider available"))}}}},
+        "/v1/chat/completions": {"post": {
+            "summary": "OpenAI-compatible chat completions (JSON or SSE); use the official SDK with base_url",
+            "security": [{"clientKey": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": {"description": "OpenAI's chat.completion (or chunks when streaming)"},
+                          "401": {"description": "missing or invalid client key, in OpenAI's error shape"}}}},
+        "/v1/models": {"get": {"summary": "OpenAI-compatible model list", "security": [{"clientKey": []}],
+                               "responses": {"200": {"description": "OpenAI's model list"}}}},
+        "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                         "responses": {"200": {"description": "OpenAPI 3.1",
+                                                               "content": {"application/json": {}}}}}},
+    }
+
+
+@cache
+def document() -> dict:
+    """The OpenAPI 3.1 document (built once)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "aichat", "version": "1",
+                 "description": "A self-hosted AI chat gateway: the chat endpoints, and the monitoring API for "
+                                "admins. Errors under /api are {\"error\": {\"code\", \"message\", \"request_id\"}}; "
+                                "money is an exact decimal string per currency."},
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "an admin API token (`flask users create-token USERNAME`)"},
+                "cookieSession": {"type": "apiKey", "in": "cookie", "name": "session",
+                                  "description": "the console session after logging in at /admin/login"},
+                "clientKey": {"type": "http", "scheme": "bearer", "description": "a client key from AICHAT_API_KEYS"},
+            },
+        },
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    """The document; public, so tools can read it before they have credentials."""
+    return jsonify(document())

@@ -1,0 +1,187 @@
+"""The queries behind the monitoring API: plain functions over a session, no Flask request objects.
+
+Everything but recent errors reads the daily rollup (AIUsageStats), never the log, so a
+90-day summary sums a few thousand rows however large the log is. Definitions:
+- requests = client requests (first attempts); attempts = every upstream attempt.
+- success_rate = successes / requests; failed_requests = requests - successes - cancelled.
+- error_rate (per provider) = errors / attempts: how often that provider failed a try.
+- estimated_share = estimated / attempts: the share of attempts whose tokens were estimated.
+- cost: one exact decimal string per currency; attempts without a price are `unpriced`.
+- latency: over successful attempts; average from the sums, percentiles from the histogram
+  (see usage/histogram.py).
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aichat.models.usage import LATENCY_COLUMNS, AIUsageLog, AIUsageStats
+from aichat.providers.base import redact
+
+from . import histogram
+from .days import each_day, utc_iso
+
+_S = AIUsageStats.__table__.c
+_L = AIUsageLog.__table__.c
+COUNTERS = ("attempts", "requests", "successes", "errors", "cancelled", "failovers", "streams",
+            "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "unpriced", "estimated",
+            "latency_sum_ms", "latency_count") + LATENCY_COLUMNS
+TOP_MODELS = 10
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+    zone: ZoneInfo
+
+    def as_json(self) -> dict:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(),
+                "days": (self.last - self.first).days + 1, "timezone": self.zone.key}
+
+
+def money_str(amount: Decimal) -> str:
+    """An exact amount as a plain decimal string: no exponent, no trailing zeros ("0.00123", "12", "0")."""
+    text = format(amount, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+class _Totals:
+    """Sums of the rollup's counters, with cost kept per currency."""
+
+    def __init__(self):
+        self.n = dict.fromkeys(COUNTERS, 0)
+        self.cost: dict[str, Decimal] = defaultdict(Decimal)
+
+    def add(self, row) -> None:
+        for name in COUNTERS:
+            # PostgreSQL sums BIGINT columns as NUMERIC: back to int (and float for the latency sum).
+            value = getattr(row, name) or 0
+            self.n[name] += float(value) if name == "latency_sum_ms" else int(value)
+        if row.currency:
+            self.cost[row.currency] += row.cost or Decimal(0)
+
+    def tokens(self) -> dict:
+        n = self.n
+        return {"prompt": n["prompt_tokens"], "cached": n["cached_tokens"], "completion": n["completion_tokens"],
+                "reasoning": n["reasoning_tokens"], "total": n["prompt_tokens"] + n["completion_tokens"]}
+
+    def costs(self) -> dict:
+        return {currency: money_str(amount) for currency, amount in sorted(self.cost.items())}
+
+    def latency(self, quantiles=None) -> dict:
+        counts = [self.n[c] for c in LATENCY_COLUMNS]
+        args = (counts, self.n["latency_sum_ms"], self.n["latency_count"])
+        return histogram.latency(*args, quantiles) if quantiles else histogram.latency(*args)
+
+
+def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | None = None,
+             caller: str | None = None, provider: str | None = None) -> dict[tuple, _Totals]:
+    """Rollup sums over the period grouped by `keys` (stats column names), currency kept apart."""
+    cols = [_S[k] for k in keys]
+    query = (select(*cols, _S.currency, func.sum(_S.cost).label("cost"),
+                    *(func.sum(_S[c]).label(c) for c in COUNTERS))
+             .where(_S.day >= period.first, _S.day <= period.last)
+             .group_by(*cols, _S.currency))
+    for column, value in (("site_domain", site_domain), ("caller", caller), ("provider", provider)):
+        if value is not None:
+            query = query.where(_S[column] == value)
+    out: dict[tuple, _Totals] = defaultdict(_Totals)
+    for row in session.execute(query):
+        out[tuple(getattr(row, k) for k in keys)].add(row)
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def summary(session: Session, period: Period, site_domain: str | None = None, caller: str | None = None) -> dict:
+    """Totals over the period: requests, outcomes, tokens, cost per currency, latency, top models."""
+    total = _grouped(session, period, (), site_domain, caller).get((), _Totals())
+    n = total.n
+    models = _grouped(session, period, ("provider", "model"), site_domain, caller)
+    ranked = sorted(models.items(), key=lambda kv: (-kv[1].n["requests"], -kv[1].n["attempts"], kv[0]))
+    return {
+        "period": period.as_json(),
+        "requests": n["requests"],
+        "attempts": n["attempts"],
+        "successes": n["successes"],
+        "errors": n["errors"],
+        "cancelled": n["cancelled"],
+        "failed_requests": n["requests"] - n["successes"] - n["cancelled"],
+        "success_rate": _rate(n["successes"], n["requests"]),
+        "failovers": n["failovers"],
+        "streams": n["streams"],
+        "tokens": total.tokens(),
+        "cost": total.costs(),
+        "unpriced": n["unpriced"],
+        "estimated": n["estimated"],
+        "estimated_share": _rate(n["estimated"], n["attempts"]),
+        "latency": total.latency(),
+        "top_models": [{"provider": provider, "model": model, "requests": t.n["requests"],
+                        "attempts": t.n["attempts"], "tokens": t.tokens(), "cost": t.costs()}
+                       for (provider, model), t in ranked[:TOP_MODELS]],
+    }
+
+
+def daily(session: Session, period: Period, site_domain: str | None = None) -> dict:
+    """One point per local day of the period, oldest first; days without traffic are zeros."""
+    by_day = _grouped(session, period, ("day",), site_domain)
+    points = []
+    for day in each_day(period.first, period.last):
+        t = by_day.get((day,), _Totals())
+        points.append({"day": day.isoformat(), "requests": t.n["requests"], "attempts": t.n["attempts"],
+                       "successes": t.n["successes"], "errors": t.n["errors"], "failovers": t.n["failovers"],
+                       "tokens": t.tokens(), "cost": t.costs(), "estimated": t.n["estimated"],
+                       "unpriced": t.n["unpriced"], "latency": t.latency((("p95_ms", 0.95),))})
+    return {"period": period.as_json(), "points": points}
+
+
+def providers(session: Session, period: Period, live: dict[str, dict], site_domain: str | None = None) -> dict:
+    """Per provider over the period, with the live circuit state of each configured one (`live`)."""
+    by_provider = _grouped(session, period, ("provider",), site_domain)
+    names = sorted(set(p for (p,) in by_provider) | set(live))
+    rows = []
+    for name in names:
+        t = by_provider.get((name,), _Totals())
+        n = t.n
+        state = live.get(name)
+        rows.append({"provider": name, "attempts": n["attempts"], "requests": n["requests"],
+                     "successes": n["successes"], "errors": n["errors"], "error_rate": _rate(n["errors"], n["attempts"]),
+                     "failovers": n["failovers"], "latency": t.latency((("p95_ms", 0.95),)), "tokens": t.tokens(),
+                     "cost": t.costs(),
+                     "live": None if state is None else {"scope": "worker_process", "pid": os.getpid(),
+                                                        "circuit": state["circuit"], "keys": state["keys"]}})
+    return {"period": period.as_json(), "providers": rows}
+
+
+def recent_errors(session: Session, limit: int, provider: str | None = None, site_domain: str | None = None) -> dict:
+    """The newest failed attempts from the log, error messages redacted again as they are read."""
+    query = (select(_L.created_at, _L.request_id, _L.attempt, _L.provider, _L.key_label, _L.model_served,
+                    _L.model_requested, _L.http_status, _L.error_code, _L.error_message, _L.site_domain, _L.endpoint)
+             .where(_L.status == "error").order_by(_L.created_at.desc(), _L.id.desc()).limit(limit))
+    if provider is not None:
+        query = query.where(_L.provider == provider)
+    if site_domain is not None:
+        query = query.where(_L.site_domain == site_domain)
+    return {"errors": [{"time": utc_iso(r.created_at), "request_id": r.request_id, "attempt": r.attempt,
+                        "provider": r.provider, "key_label": r.key_label, "model": r.model_served or r.model_requested,
+                        "http_status": r.http_status, "error_code": r.error_code,
+                        "error_message": redact(r.error_message) if r.error_message else None,
+                        "site_domain": r.site_domain, "endpoint": r.endpoint}
+                       for r in session.execute(query)]}
+
+
+def caller_summary(session: Session, period: Period, caller: str | None, site_domain: str | None = None) -> dict:
+    """The summary for one caller label (None: every caller), with the caller named."""
+    return {"caller": caller, **summary(session, period, site_domain=site_domain, caller=caller)}
