@@ -1,6 +1,7 @@
 """`flask prices …` and `flask tokens …`: the price table and tiktoken's encoding files."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from functools import wraps
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from aichat.gateway import tokens as tokens_mod
 
@@ -37,7 +39,8 @@ def _refresh_note() -> str:
     return f"running servers use it within {current_app.config['AICHAT_PRICE_REFRESH']:g} s"
 
 
-@click.group(help="Model prices (per million tokens) used to cost every usage row.")
+# AppGroups run each command in an app context, under `flask` and under the test runner alike.
+@click.group(cls=AppGroup, help="Model prices (per million tokens) used to cost every usage row.")
 def prices() -> None:
     pass
 
@@ -100,14 +103,16 @@ def import_prices(file) -> None:
 @prices.command("export")
 def export_prices() -> None:
     """Every price row as CSV on stdout, in the format `flask prices import` reads."""
-    count = prices_mod.export_csv(click.get_text_stream("stdout"))
+    out = io.StringIO()  # the price table is small
+    count = prices_mod.export_csv(out)
+    click.echo(out.getvalue(), nl=False)
     click.echo(f"Exported {count} prices.", err=True)
 
 
 # --- tokens ---------------------------------------------------------------------
 
 
-@click.group(help="Token counting (tiktoken encodings).")
+@click.group(cls=AppGroup, help="Token counting (tiktoken encodings).")
 def tokens() -> None:
     pass
 
