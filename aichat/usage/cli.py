@@ -94,7 +94,7 @@ def export_command(what: str, start: str, end: str, output: str | None) -> None:
         export.daily_csv(db.session, first, last)
     if output is None:
         for chunk in chunks:
-            click.get_text_stream("stdout").write(chunk)
+            click.echo(chunk, nl=False)
         return
     with open(output, "w", encoding="utf-8", newline="") as file:  # the CSV has its own CRLF line ends
         for chunk in chunks:

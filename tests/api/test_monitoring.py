@@ -1,0 +1,297 @@
+"""The monitoring API: auth on every endpoint, strict parameters, the numbers, CSV exports, and every
+response checked against the OpenAPI document the app serves."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import types
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from aichat.api.auth import key_digests
+from aichat.extensions import db
+from aichat.models import AdminUser, ApiToken
+from aichat.usage import export
+from aichat.usage.days import day_start, today, usage_zone
+from tests.api.openapi_check import assert_matches_openapi
+from tests.conftest import CLIENT_KEY
+from tests.usage.factories import log_row, roll_up, write_logs
+
+M = "/api/v1/ai-monitoring"
+STATS = "/api/v1/ai-proxy/stats"
+CALLER = next(iter(key_digests([CLIENT_KEY]).values()))
+SECRET = "sk-live-abcdefghijklmnop"
+
+
+def _dates():
+    zone = usage_zone({"AICHAT_TIMEZONE": "UTC"})
+    return (today(zone) - timedelta(days=3)).isoformat(), today(zone).isoformat()
+
+
+def endpoints() -> list[str]:
+    start, end = _dates()
+    return [f"{M}/summary", f"{M}/daily", f"{M}/providers", f"{M}/recent-errors",
+            f"{M}/export/logs.csv?from={start}&to={end}", f"{M}/export/daily.csv?from={start}&to={end}", STATS]
+
+
+class Monitored:
+    """An app wired to both fake upstreams, with an admin, a token and a known set of usage rows."""
+
+    def __init__(self, app, admin_id: int, token: str):
+        self.app, self.admin_id, self.token = app, admin_id, token
+        self.client = app.test_client()
+        self.zone = usage_zone(app.config)
+        self.rows: list[dict] = []
+
+    def get(self, path: str, token: str | None = None, **headers):
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.get(path, headers=headers)
+
+    def admin(self, path: str):
+        response = self.get(path, self.token)
+        assert_matches_openapi(self.client, response)
+        return response
+
+    def at(self, days_ago: int, minutes: int) -> datetime:
+        return day_start(today(self.zone) - timedelta(days=days_ago), self.zone) + timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def mon(gateway_app, make_admin):
+    app = gateway_app(AICHAT_ROLLUP_INTERVAL=0)
+    admin_id, token = make_admin(app)
+    m = Monitored(app, admin_id, token)
+    m.rows = [
+        log_row(m.at(0, 10), request_id="r1", latency_ms=120.0),
+        log_row(m.at(0, 20), request_id="r2", status="error", failed_over=True, http_status=503,
+                error_code="upstream_server_error", error_message=f"upstream said: bad key {SECRET}",
+                cost=None, currency=None, prompt_tokens=0, completion_tokens=0, total_tokens=0, latency_ms=35.0),
+        log_row(m.at(0, 21), request_id="r2", attempt=2, provider="gemini", key_label="gemini#1",
+                model_served="gemini-2.5-flash", stream=True, cost=Decimal("0.25"), currency="EUR", latency_ms=900.0),
+        log_row(m.at(0, 30), request_id="r4", status="cancelled", usage_source="estimated", cost=None,
+                currency=None, latency_ms=None, caller=CALLER, endpoint="v1"),
+        log_row(m.at(1, 40), request_id="r5", site_domain="help.example.com", cost=Decimal("1.0000000001"),
+                latency_ms=70000.0, caller=CALLER, endpoint="v1"),
+        log_row(m.at(1, 50), request_id="r6", status="error", provider="gemini", key_label="gemini#2",
+                model_served="gemini-2.5-flash", error_code="upstream_timeout", error_message="timed out",
+                cost=None, currency=None, prompt_tokens=0, completion_tokens=0, total_tokens=0),
+        log_row(m.at(10, 0), request_id="r7"),
+    ]
+    write_logs(app, m.rows)
+    roll_up(app)
+    return m
+
+
+def login(client, username: str = "admin", password: str = "correct horse battery") -> None:
+    page = client.get("/admin/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = client.post("/admin/login", data={"csrf_token": token, "username": username, "password": password})
+    assert answer.status_code == 302
+
+
+# --- authentication -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", endpoints())
+def test_every_endpoint_needs_an_admin(mon, path):
+    """None, a bad token, a malformed header, a revoked token, a disabled admin: 401; token or session: 200."""
+    for headers in ({}, {"Authorization": "Bearer aic_not-a-real-token"}, {"Authorization": "Basic YWRtaW46eA=="},
+                    {"Authorization": "Bearer "}):
+        refused = mon.client.get(path, headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.get_json()["error"]["code"] in ("authentication_required", "invalid_token")
+        assert_matches_openapi(mon.client, refused)
+    assert mon.get(path, mon.token).status_code == 200
+
+    session_client = mon.app.test_client()
+    login(session_client)
+    assert session_client.get(path).status_code == 200
+
+    with mon.app.app_context():
+        admin = db.session.get(AdminUser, mon.admin_id)
+        admin.tokens[0].revoked_at = datetime.now(timezone.utc)
+        _, spare = ApiToken.issue(admin, "spare")
+        db.session.add(_)
+        db.session.commit()
+    assert mon.get(path, mon.token).status_code == 401
+    assert mon.get(path, spare).status_code == 200
+    with mon.app.app_context():
+        db.session.get(AdminUser, mon.admin_id).is_active = False
+        db.session.commit()
+    assert mon.get(path, spare).status_code == 401
+    assert session_client.get(path).status_code == 401
+
+
+def test_a_client_key_sees_only_its_own_traffic(mon):
+    mine = mon.get(STATS, CLIENT_KEY)
+    assert mine.status_code == 200
+    assert_matches_openapi(mon.client, mine)
+    body = mine.get_json()
+    assert body["caller"] == CALLER and body["requests"] == 2 and body["cancelled"] == 1
+    assert body["cost"] == {"USD": "1.0000000001"}
+    everyone = mon.admin(STATS).get_json()
+    assert everyone["caller"] is None and everyone["requests"] == 5
+    one = mon.admin(f"{STATS}?caller={CALLER}").get_json()
+    assert one["requests"] == 2
+    refused = mon.get(f"{STATS}?caller=key:someoneelse", CLIENT_KEY)
+    assert refused.status_code == 400 and "caller" in refused.get_json()["error"]["message"]
+    assert mon.get(f"{M}/summary", CLIENT_KEY).status_code == 401  # a client key is not an admin
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+BAD = [
+    (f"{M}/summary?days=0", "days"), (f"{M}/summary?days=367", "days"), (f"{M}/summary?days=abc", "days"),
+    (f"{M}/summary?days=-1", "days"), (f"{M}/summary?days=7.5", "days"), (f"{M}/summary?days=", "days"),
+    (f"{M}/summary?days=1e2", "days"), (f"{M}/summary?site_domain=", "site_domain"),
+    (f"{M}/summary?site_domain={'x' * 256}", "site_domain"), (f"{M}/summary?site_domain=a%0Ab", "site_domain"),
+    (f"{M}/daily?days=0", "days"), (f"{M}/daily?days=99999999999", "days"), (f"{M}/daily?site_domain=", "site_domain"),
+    (f"{M}/providers?days=400", "days"), (f"{M}/providers?site_domain=", "site_domain"),
+    (f"{M}/recent-errors?limit=0", "limit"), (f"{M}/recent-errors?limit=501", "limit"),
+    (f"{M}/recent-errors?limit=ten", "limit"), (f"{M}/recent-errors?provider={'p' * 33}", "provider"),
+    (f"{M}/recent-errors?site_domain=", "site_domain"),
+    (f"{M}/export/logs.csv", "from"), (f"{M}/export/logs.csv?from=2026-01-01", "to"),
+    (f"{M}/export/logs.csv?from=2026-02-30&to=2026-03-01", "from"),
+    (f"{M}/export/logs.csv?from=2026/01/01&to=2026-03-01", "from"),
+    (f"{M}/export/logs.csv?from=2026-01-01&to=tomorrow", "to"),
+    (f"{M}/export/logs.csv?from=2026-03-02&to=2026-03-01", "from"),
+    (f"{M}/export/daily.csv?from=2025-01-01&to=2026-01-02", "from..to"),
+    (f"{M}/export/daily.csv?from=20260101&to=2026-01-02", "from"),
+    (f"{STATS}?days=0", "days"), (f"{STATS}?caller={'c' * 129}", "caller"),
+]
+
+
+@pytest.mark.parametrize("path,name", BAD)
+def test_a_bad_parameter_is_a_400_naming_it(mon, path, name):
+    response = mon.admin(path)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_parameter" and name in error["message"]
+
+
+@pytest.mark.parametrize("path", [f"{M}/summary?days=1", f"{M}/summary?days=366", f"{M}/daily?days=366",
+                                  f"{M}/recent-errors?limit=1", f"{M}/recent-errors?limit=500",
+                                  f"{M}/export/daily.csv?from=2025-01-02&to=2026-01-02"])
+def test_the_edges_of_each_range_are_accepted(mon, path):
+    assert mon.admin(path).status_code == 200
+
+
+# --- the numbers ------------------------------------------------------------------------------
+
+def test_summary_counts_requests_outcomes_tokens_and_cost_per_currency(mon):
+    body = mon.admin(f"{M}/summary?days=7").get_json()
+    assert body["period"]["days"] == 7 and body["period"]["timezone"] == "UTC"
+    assert body["period"]["to"] == today(mon.zone).isoformat()
+    # Requests are first attempts: r1, r2, r4, r5, r6 (r2's second attempt rescued it; r7 is too old).
+    assert (body["requests"], body["attempts"], body["successes"], body["errors"], body["cancelled"]) == (5, 6, 3, 2, 1)
+    assert body["failed_requests"] == 1 and body["success_rate"] == 0.6
+    assert body["failovers"] == 1 and body["streams"] == 1
+    assert body["tokens"] == {"prompt": 40, "cached": 0, "completion": 20, "reasoning": 0, "total": 60}
+    assert body["cost"] == {"EUR": "0.25", "USD": "1.0000150001"}
+    assert body["unpriced"] == 1 and body["estimated"] == 1 and body["estimated_share"] == round(1 / 6, 6)
+    latency = body["latency"]
+    assert latency["count"] == 3 and latency["avg_ms"] == round((120 + 900 + 70000) / 3, 1)
+    assert latency["p50_ms"] == 875.0  # rank 1.5 of 3: halfway through the (750, 1000] bucket
+    assert latency["p99_ms"] == 60000.0 and latency["open_bucket"] == ["p95_ms", "p99_ms"]
+    top = body["top_models"]
+    assert [(m["provider"], m["model"], m["requests"]) for m in top] == [
+        ("openai", "gpt-4o-mini", 4), ("gemini", "gemini-2.5-flash", 1)]
+    assert top[1]["cost"] == {"EUR": "0.25"} and top[1]["attempts"] == 2
+
+
+def test_summary_for_one_site_and_for_a_quiet_period(mon):
+    help_site = mon.admin(f"{M}/summary?days=7&site_domain=help.example.com").get_json()
+    assert help_site["requests"] == 1 and help_site["cost"] == {"USD": "1.0000000001"}
+    nobody = mon.admin(f"{M}/summary?site_domain=nobody.example").get_json()
+    assert nobody["requests"] == 0 and nobody["cost"] == {} and nobody["success_rate"] is None
+    assert nobody["latency"]["avg_ms"] is None and nobody["top_models"] == []
+
+
+def test_daily_is_one_zero_filled_point_per_day_oldest_first(mon):
+    points = mon.admin(f"{M}/daily?days=12").get_json()["points"]
+    assert len(points) == 12
+    assert [p["day"] for p in points] == [(today(mon.zone) - timedelta(days=n)).isoformat() for n in range(11, -1, -1)]
+    by_day = {p["day"]: p for p in points}
+    day = lambda n: (today(mon.zone) - timedelta(days=n)).isoformat()  # noqa: E731
+    assert by_day[day(0)]["requests"] == 3 and by_day[day(0)]["cost"] == {"EUR": "0.25", "USD": "0.000015"}
+    assert by_day[day(1)]["requests"] == 2 and by_day[day(1)]["latency"]["open_bucket"] == ["p95_ms"]
+    assert by_day[day(10)]["requests"] == 1
+    quiet = by_day[day(5)]
+    assert quiet["requests"] == 0 and quiet["cost"] == {} and quiet["tokens"]["total"] == 0
+    assert quiet["latency"]["avg_ms"] is None
+
+
+def test_providers_give_error_rates_and_the_live_circuit(mon):
+    body = mon.admin(f"{M}/providers?days=7").get_json()
+    by_name = {p["provider"]: p for p in body["providers"]}
+    assert set(by_name) == {"openai", "gemini"}
+    openai, gemini = by_name["openai"], by_name["gemini"]
+    assert (openai["attempts"], openai["requests"], openai["errors"], openai["error_rate"]) == (4, 4, 1, 0.25)
+    assert (gemini["attempts"], gemini["requests"], gemini["errors"], gemini["error_rate"]) == (2, 1, 1, 0.5)
+    assert gemini["cost"] == {"EUR": "0.25"}
+    assert openai["live"]["scope"] == "worker_process" and openai["live"]["circuit"] == "closed"
+    assert [k["label"] for k in openai["live"]["keys"]] == ["openai#1", "openai#2"]
+
+
+def test_recent_errors_are_newest_first_and_redacted(mon):
+    body = mon.admin(f"{M}/recent-errors").get_json()
+    assert [e["request_id"] for e in body["errors"]] == ["r2", "r6"]
+    first = body["errors"][0]
+    assert SECRET not in first["error_message"] and "[redacted]" in first["error_message"]
+    assert first["http_status"] == 503 and first["key_label"] == "openai#1" and first["model"] == "gpt-4o-mini"
+    assert first["time"].endswith("Z")
+    assert [e["request_id"] for e in mon.admin(f"{M}/recent-errors?limit=1").get_json()["errors"]] == ["r2"]
+    assert [e["request_id"] for e in mon.admin(f"{M}/recent-errors?provider=gemini").get_json()["errors"]] == ["r6"]
+    assert mon.admin(f"{M}/recent-errors?site_domain=help.example.com").get_json()["errors"] == []
+
+
+# --- CSV exports ------------------------------------------------------------------------------
+
+def test_logs_csv_is_streamed_and_parses_back_to_the_rows(mon, monkeypatch):
+    monkeypatch.setattr(export, "CHUNK", 2)  # several fetches even for a few rows
+    start, end = (today(mon.zone) - timedelta(days=1)).isoformat(), today(mon.zone).isoformat()
+    path = f"{M}/export/logs.csv?from={start}&to={end}"
+    over_http = mon.get(path, mon.token)
+    assert over_http.status_code == 200 and over_http.is_streamed and over_http.mimetype == "text/csv"
+    assert over_http.headers["Content-Disposition"] == f'attachment; filename="aichat-usage-logs-{start}-{end}.csv"'
+    # The view's own response: a generator, pulled one chunk at a time.
+    with mon.app.test_request_context(path, headers={"Authorization": f"Bearer {mon.token}"}):
+        response = mon.app.full_dispatch_request()
+        assert isinstance(response.response, types.GeneratorType)
+        chunks = list(response.response)
+    assert len(chunks) == 4  # the header, then one chunk per fetch of two rows
+    text = "".join(chunks)
+    assert text == over_http.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["request_id"] for r in rows] == ["r5", "r6", "r1", "r2", "r2", "r4"]
+    assert rows[4]["cost"] == "0.25" and rows[4]["currency"] == "EUR" and rows[4]["attempt"] == "2"
+    assert rows[5]["cost"] == "" and rows[5]["usage_source"] == "estimated" and rows[5]["caller"] == CALLER
+    assert rows[0]["cost"] == "1.0000000001" and rows[0]["created_at"].endswith("Z")
+    assert rows[3]["error_message"] == "upstream said: bad key [redacted]" and SECRET not in text
+
+
+def test_daily_csv_parses_back_to_the_rollup(mon):
+    start, end = (today(mon.zone) - timedelta(days=10)).isoformat(), today(mon.zone).isoformat()
+    response = mon.admin(f"{M}/export/daily.csv?from={start}&to={end}")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert sum(int(r["attempts"]) for r in rows) == 7
+    assert sum(Decimal(r["cost"]) for r in rows if r["currency"] == "USD") == Decimal("1.0000300001")
+    assert {r["day"] for r in rows} == {start, (today(mon.zone) - timedelta(days=1)).isoformat(), end}
+    assert set(rows[0]) >= {"lat_le_50", "lat_le_inf", "latency_sum_ms", "unpriced", "estimated"}
+
+
+def test_flask_usage_export_writes_the_same_csv(mon, tmp_path):
+    start, end = (today(mon.zone) - timedelta(days=1)).isoformat(), today(mon.zone).isoformat()
+    target = tmp_path / "logs.csv"
+    runner = mon.app.test_cli_runner()
+    result = runner.invoke(args=["usage", "export", "logs", "--from", start, "--to", end, "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    api = mon.get(f"{M}/export/logs.csv?from={start}&to={end}", mon.token).get_data()
+    assert target.read_bytes() == api
+    daily = runner.invoke(args=["usage", "export", "daily", "--from", start, "--to", end])
+    assert daily.exit_code == 0 and daily.stdout.startswith("day,site_domain,provider,model")
+    refused = runner.invoke(args=["usage", "export", "logs", "--from", end, "--to", start])
+    assert refused.exit_code == 1 and "from must not be after to" in refused.output
