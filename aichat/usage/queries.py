@@ -70,6 +70,13 @@ class _Totals:
         if row.currency:
             self.cost[row.currency] += row.cost or Decimal(0)
 
+    def merge(self, other: _Totals) -> _Totals:
+        for name in COUNTERS:
+            self.n[name] += other.n[name]
+        for currency, amount in other.cost.items():
+            self.cost[currency] += amount
+        return self
+
     def tokens(self) -> dict:
         n = self.n
         return {"prompt": n["prompt_tokens"], "cached": n["cached_tokens"], "completion": n["completion_tokens"],
@@ -107,9 +114,12 @@ def _rate(part: int, whole: int) -> float | None:
 
 def summary(session: Session, period: Period, site_domain: str | None = None, caller: str | None = None) -> dict:
     """Totals over the period: requests, outcomes, tokens, cost per currency, latency, top models."""
-    total = _grouped(session, period, (), site_domain, caller).get((), _Totals())
-    n = total.n
+    # One pass over the rollup, by model; the totals are the sum of the models.
     models = _grouped(session, period, ("provider", "model"), site_domain, caller)
+    total = _Totals()
+    for t in models.values():
+        total.merge(t)
+    n = total.n
     ranked = sorted(models.items(), key=lambda kv: (-kv[1].n["requests"], -kv[1].n["attempts"], kv[0]))
     return {
         "period": period.as_json(),

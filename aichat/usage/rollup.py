@@ -120,7 +120,8 @@ def _aggregate(day: date, start: datetime, end: datetime):
     query = (select(*values.values())
              .where(_L.created_at >= start, _L.created_at < end)
              .group_by(_L.site_domain, _L.provider, model, caller, currency))
-    return _STATS.insert().from_select(list(values), query)
+    # preserve_rowcount: drivers forget an INSERT's row count once its cursor is closed (psycopg does).
+    return _STATS.insert().from_select(list(values), query).execution_options(preserve_rowcount=True)
 
 
 def recompute_day(engine: Engine, day: date, zone: ZoneInfo, seen_version: int | None = None) -> int | None:

@@ -302,8 +302,8 @@ def test_flask_usage_rollup_recomputes_dirty_days_or_a_range(make_app):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["usage", "rollup"])
     assert first.exit_code == 0, first.output
-    assert "Rolled up 3 days" in first.stdout
     assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
+    assert f"Rolled up 3 days (UTC): {len(stats_by_group(app))} stats rows." in first.stdout
     nothing = runner.invoke(args=["usage", "rollup"])
     assert "Rolled up 0 days" in nothing.stdout
     since = runner.invoke(args=["usage", "rollup", "--since", (today(zone) - timedelta(days=2)).isoformat()])
