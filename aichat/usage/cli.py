@@ -46,6 +46,9 @@ def rollup_command(since: str | None, everything: bool) -> None:
         raise click.ClickException("use either --since or --all, not both")
     rollup.ensure_zone(engine, zone)
     if first is not None or everything:
+        kept = rollup.first_recomputable_day(engine, zone)
+        if kept is not None and (first is None or first < kept):
+            click.echo(f"Days before {kept} keep the rollups they have: their logs were pruned.", err=True)
         days = rollup.days_with_logs(engine, zone, first)
     else:
         days = rollup.dirty_days(engine)

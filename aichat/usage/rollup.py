@@ -190,10 +190,20 @@ def log_span(engine: Engine, zone: ZoneInfo) -> tuple[date, date] | None:
     return local_day(first, zone), local_day(last, zone)
 
 
+def first_recomputable_day(engine: Engine, zone: ZoneInfo) -> date | None:
+    """The first local day all of whose logs are kept (None: nothing was ever pruned)."""
+    with engine.connect() as conn:
+        return first_complete_day(pruned_before(conn), zone)
+
+
 def days_with_logs(engine: Engine, zone: ZoneInfo, since: date | None = None) -> list[tuple[date, int | None]]:
-    """Every day from `since` (default: the first day with logs) to today, for a full recompute."""
+    """Every day from `since` (default: the first day with logs) to today, for a full recompute.
+
+    Days before the prune horizon are left out: their stats are all that is left of them.
+    """
     span = log_span(engine, zone)
     first = since or (span[0] if span else today(zone))
+    first = max(first, first_recomputable_day(engine, zone) or first)
     return days_between(first, max(today(zone), span[1] if span else first))
 
 
@@ -242,7 +252,8 @@ def ensure_zone(engine: Engine, zone: ZoneInfo) -> bool:
     """If the stats were cut in another zone, schedule every day still covered by logs for a rebuild.
 
     Stats of other days at or after the prune horizon are deleted; days before it keep the
-    stats they have (their logs are gone). Returns True when a rebuild was scheduled.
+    stats they have (their logs are gone). The very first rollup does the same, so logs written
+    before rollups existed are rolled up too. Returns True when a rebuild was scheduled.
     """
     with engine.connect() as conn:
         if _state(conn, STATE_TIMEZONE) == zone.key:  # the usual case, without taking the lock
@@ -252,10 +263,7 @@ def ensure_zone(engine: Engine, zone: ZoneInfo) -> bool:
         recorded = _state(conn, STATE_TIMEZONE)
         if recorded == zone.key:
             return False
-        has_stats = conn.execute(select(_STATS.c.id).limit(1)).first() is not None
         _set_state(conn, STATE_TIMEZONE, zone.key)
-        if recorded is None and not has_stats:
-            return False
         first_ok = first_complete_day(pruned_before(conn), zone) or date.min
         lo, hi = conn.execute(select(func.min(_L.created_at), func.max(_L.created_at))).one()
         stale = delete(_STATS).where(_STATS.c.day >= first_ok)
@@ -266,6 +274,9 @@ def ensure_zone(engine: Engine, zone: ZoneInfo) -> bool:
             days = list(each_day(lo_day, hi_day)) if lo_day <= hi_day else []
         conn.execute(stale)
         mark_dirty(conn, days)
-    log.warning("AICHAT_TIMEZONE is %s but the daily rollups were cut in %s: rebuilding %d days",
-                zone.key, recorded or "an unrecorded zone", len(days))
+    if recorded is None:
+        log.info("usage rollup: first run in %s, rolling up %d days of existing logs", zone.key, len(days))
+    else:
+        log.warning("AICHAT_TIMEZONE is %s but the daily rollups were cut in %s: rebuilding %d days",
+                    zone.key, recorded, len(days))
     return True

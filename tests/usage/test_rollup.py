@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 
 from aichat.extensions import db
-from aichat.models import UsageDirtyDay, UsageRollupState
+from aichat.models import AIUsageLog, UsageDirtyDay, UsageRollupState
 from aichat.models.usage import LATENCY_BUCKETS_MS
 from aichat.usage import rollup
 from aichat.usage.background import RollupLoop
@@ -242,6 +242,19 @@ def test_days_are_cut_in_the_configured_zone_and_a_zone_change_rebuilds(make_app
 
     roll_up(in_utc)  # and back again
     assert_stats_equal(stats_by_group(in_utc), expected_stats(rows, UTC))
+
+
+def test_the_first_rollup_also_covers_logs_written_before_rollups_existed(make_app):
+    """Rows inserted with no dirty mark (an install upgraded from before the rollup) are rolled up once."""
+    app = make_app(AICHAT_ROLLUP_INTERVAL=0)
+    zone = usage_zone(app.config)
+    rows = sample_rows(zone)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(insert(AIUsageLog), rows)
+    assert dirty(app) == {}
+    roll_up(app)
+    assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
 
 
 def test_day_bounds_follow_daylight_saving_time():
