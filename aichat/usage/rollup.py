@@ -204,7 +204,8 @@ def days_with_logs(engine: Engine, zone: ZoneInfo, since: date | None = None) ->
     span = log_span(engine, zone)
     first = since or (span[0] if span else today(zone))
     first = max(first, first_recomputable_day(engine, zone) or first)
-    return days_between(first, max(today(zone), span[1] if span else first))
+    marks = dict(dirty_days(engine))  # a day recomputed here needs no second pass for its mark
+    return [(d, marks.get(d)) for d, _ in days_between(first, max(today(zone), span[1] if span else first))]
 
 
 # --- state: the zone the stats were cut in, and the prune horizon -----------------------------

@@ -1,10 +1,14 @@
 """The daily rollup: exact, idempotent, safe under concurrency, cut in the configured time zone."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +26,7 @@ from tests.usage.factories import (assert_stats_equal, clear_usage, expected_sta
                                    stats_by_group, utc, write_logs)
 
 DAY = date(2026, 3, 7)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def dirty(app) -> dict[date, int]:
@@ -152,6 +157,24 @@ def test_two_concurrent_rollups_equal_one(make_app):
         t.join()
     assert errors == []
     assert_stats_equal(stats_by_group(apps[0]), expected_stats(rows, zone))
+
+
+def test_two_rollup_processes_at_once_equal_one(make_app, database_url):
+    """Two `flask usage rollup --all` processes over the same months of days, started together."""
+    app = make_app(AICHAT_ROLLUP_INTERVAL=0)
+    zone = usage_zone(app.config)
+    rows = [log_row(day_start(DAY, zone) + timedelta(hours=5 * i), provider=("openai", "gemini")[i % 2],
+                    latency_ms=float(i * 311 % 70000)) for i in range(200)]
+    write_logs(app, rows)
+    env = {**os.environ, "DATABASE_URL": database_url, "AICHAT_ROLLUP_INTERVAL": "0", "SECRET_KEY": "test"}
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "usage", "rollup", "--all"]
+    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert all("Rolled up" in out for out, _ in outputs)
+    assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
+    assert not dirty(app)
 
 
 def test_a_batch_written_during_a_rollup_keeps_its_day_dirty(make_app):
