@@ -21,7 +21,7 @@ from aichat.models import AIUsageLog, UsageDirtyDay, UsageRollupState
 from aichat.models.usage import LATENCY_BUCKETS_MS
 from aichat.usage import rollup
 from aichat.usage.background import RollupLoop
-from aichat.usage.days import UTC, day_bounds, day_start, today, usage_zone
+from aichat.usage.days import UTC, day_bounds, day_start, local_day, today, usage_zone
 from tests.usage.factories import (assert_stats_equal, clear_usage, expected_stats, log_row, roll_up,
                                    stats_by_group, utc, write_logs)
 
@@ -287,6 +287,12 @@ def test_day_bounds_follow_daylight_saving_time():
     assert short[1] - short[0] == timedelta(hours=23)
     assert long[1] - long[0] == timedelta(hours=25)
     assert short[0] == datetime(2026, 3, 8, 5, tzinfo=UTC)
+    # Where midnight itself is skipped (Chile, September), the day starts at the first instant that exists.
+    santiago = ZoneInfo("America/Santiago")
+    start, end = day_bounds(date(2026, 9, 6), santiago)
+    assert (start, end - start) == (datetime(2026, 9, 6, 4, tzinfo=UTC), timedelta(hours=23))
+    assert local_day(start, santiago) == date(2026, 9, 6)
+    assert local_day(start - timedelta(microseconds=1), santiago) == date(2026, 9, 5)
 
 
 def test_an_unknown_zone_is_refused_at_start(make_app):
