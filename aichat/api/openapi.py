@@ -40,6 +40,7 @@ MS = {"type": ["number", "null"], "minimum": 0}
 TEXT = {"type": "string"}
 NULLABLE_TEXT = {"type": ["string", "null"]}
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
+CIRCUIT = {"enum": ["closed", "open", "half_open"]}
 
 
 def _latency(names: tuple[str, ...]) -> dict:
@@ -112,9 +113,8 @@ def _schemas() -> dict:
             "scope": {"const": "worker_process",
                       "description": "breakers live in each worker process; another worker may see another state"},
             "pid": {"type": "integer"},
-            "circuit": {"enum": ["closed", "open", "half_open"]},
-            "keys": {"type": "array", "items": _obj({"label": TEXT, "circuit": {"enum": ["closed", "open", "half_open"]},
-                                                      "invalid": NULLABLE_TEXT})},
+            "circuit": CIRCUIT,
+            "keys": {"type": "array", "items": _obj({"label": TEXT, "circuit": CIRCUIT, "invalid": NULLABLE_TEXT})},
         }, "The provider's circuit breaker and key states in the worker that answered."),
         "ProviderUsage": _obj({
             "provider": TEXT, "attempts": COUNT, "requests": COUNT, "successes": COUNT, "errors": COUNT,

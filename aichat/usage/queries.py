@@ -167,7 +167,8 @@ def providers(session: Session, period: Period, live: dict[str, dict], site_doma
         n = t.n
         state = live.get(name)
         rows.append({"provider": name, "attempts": n["attempts"], "requests": n["requests"],
-                     "successes": n["successes"], "errors": n["errors"], "error_rate": _rate(n["errors"], n["attempts"]),
+                     "successes": n["successes"], "errors": n["errors"],
+                     "error_rate": _rate(n["errors"], n["attempts"]),
                      "failovers": n["failovers"], "latency": t.latency((("p95_ms", 0.95),)), "tokens": t.tokens(),
                      "cost": t.costs(),
                      "live": None if state is None else {"scope": "worker_process", "pid": os.getpid(),

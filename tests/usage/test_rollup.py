@@ -125,7 +125,8 @@ def test_running_twice_changes_nothing(app):
     roll_up(app)
     once = stats_by_group(app)
     with app.app_context():
-        again = rollup.rollup_days(db.engine, zone, rollup.days_between(DAY - timedelta(days=1), DAY + timedelta(days=1)))
+        days = rollup.days_between(DAY - timedelta(days=1), DAY + timedelta(days=1))
+        again = rollup.rollup_days(db.engine, zone, days)
     assert again.days == 3
     assert stats_by_group(app) == once
 
