@@ -102,3 +102,41 @@ def export_command(what: str, start: str, end: str, output: str | None) -> None:
     with open(output, "w", encoding="utf-8", newline="") as file:  # the CSV has its own CRLF line ends
         for chunk in chunks:
             file.write(chunk)
+
+
+@usage.command("seed-demo", help="Fill the usage log with a realistic spread of demo traffic over the last N days, "
+                                 "priced and rolled up (request ids start with demo-).")
+@click.option("--rows", default=100_000, show_default=True, type=click.IntRange(1, 100_000_000),
+              help="Log rows to write (one per upstream attempt).")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 366), help="Days to spread them over.")
+@click.option("--seed", "seed_value", default=1, show_default=True, help="Random seed: the same seed gives the same rows.")
+@click.option("--force", is_flag=True, help="Write demo rows even though the log holds real traffic.")
+@click.option("--clear", "clear_only", is_flag=True, help="Delete every demo row instead (and update the rollups).")
+@with_appcontext
+def seed_demo_command(rows: int, days: int, seed_value: int, force: bool, clear_only: bool) -> None:
+    from sqlalchemy import func, select
+
+    from aichat.models import AIUsageLog
+
+    from . import demo
+    from .costing import load_price_book
+
+    zone, engine = _zone(), db.engine
+    rollup.ensure_zone(engine, zone)
+    if clear_only:
+        with click.progressbar(length=0, label="Deleting demo rows", file=sys.stderr) as bar:
+            deleted = demo.clear(engine, zone, progress=bar.update)
+    else:
+        with engine.connect() as conn:
+            real = conn.execute(select(func.count()).select_from(AIUsageLog)
+                                .where(~AIUsageLog.request_id.startswith(demo.DEMO_PREFIX))).scalar_one()
+        if real and not force:
+            raise click.ClickException(f"the usage log holds {real} rows of real traffic; demo rows would mix "
+                                       "into its figures (use --force to write them anyway)")
+        with click.progressbar(length=rows, label="Writing demo rows", file=sys.stderr, show_pos=True) as bar:
+            written = demo.seed(engine, load_price_book(), zone, rows, days, seed_value, progress=bar.update)
+    days_to_roll = rollup.dirty_days(engine)
+    with click.progressbar(days_to_roll, label="Rolling up", file=sys.stderr, show_pos=True) as bar:
+        result = rollup.rollup_days(engine, zone, bar)
+    done = f"Deleted {deleted} demo rows" if clear_only else f"Wrote {written} demo rows over {days} days"
+    click.echo(f"{done}; rolled up {result.days} days ({zone.key}).")

@@ -1,0 +1,235 @@
+"""Demo usage data: a realistic spread of upstream attempts over the last N days.
+
+For trying the console and the monitoring API on a fresh install, and for measuring their
+queries at scale (`flask usage seed-demo --rows 1000000`). Every demo row has a request id
+starting with `demo-`, so `flask usage seed-demo --clear` can take them out again.
+"""
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+DEMO_PREFIX = "demo-"
+
+# (site, share of traffic)
+SITES = (("shop.example.com", 34), ("help.example.com", 22), ("shop.example.cn", 16), ("docs.example.org", 14),
+         ("blog.example.net", 8), ("unknown", 6))
+# (caller, share): browser traffic has none; server callers use /v1 keys.
+CALLERS = ((None, 76), ("key:3f1a2b9c0d", 15), ("key:9e8d7c6b5a", 9))
+
+
+@dataclass(frozen=True, slots=True)
+class DemoModel:
+    provider: str
+    model: str
+    share: int
+    prompt: int  # median prompt tokens
+    completion: int  # median completion tokens
+    latency_ms: int  # median latency of a whole answer
+    reasoning: float = 0.0  # share of completion tokens spent thinking
+    cached: float = 0.0  # share of prompt tokens served from cache
+
+
+MODELS = (
+    DemoModel("gemini", "gemini-2.5-flash", 40, 900, 350, 2400, reasoning=0.3, cached=0.2),
+    DemoModel("gemini", "gemini-2.5-pro", 6, 2500, 700, 9000, reasoning=0.5, cached=0.2),
+    DemoModel("gemini", "gemini-2.0-flash", 8, 700, 300, 1500),
+    DemoModel("openai", "gpt-4o-mini-2024-07-18", 24, 800, 300, 2200, cached=0.3),
+    DemoModel("openai", "gpt-4.1-mini", 9, 1100, 400, 2600, cached=0.3),
+    DemoModel("openai", "gpt-4o-2024-08-06", 5, 1400, 450, 3800, cached=0.3),
+    DemoModel("openai", "o4-mini", 4, 1200, 900, 7000, reasoning=0.6, cached=0.2),
+    # An OpenAI-compatible endpoint's model nobody has priced yet: counted as unpriced.
+    DemoModel("openai", "deepseek-chat", 4, 900, 400, 3000),
+)
+ERRORS = (("upstream_rate_limited", 429, "rate limit reached, retry shortly"),
+          ("upstream_server_error", 503, "the model is overloaded, please try again later"),
+          ("upstream_server_error", 500, "internal error"),
+          ("upstream_timeout", 504, "upstream timed out"))
+
+
+def _weights(pairs) -> tuple[list, list[int]]:
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _hour_weights() -> list[float]:
+    """A working-day curve in the local time zone: quiet at 4:00, busiest around 14:00-15:00."""
+    return [0.25 + math.sin(math.pi * max(0.0, h - 5) / 19) ** 2 for h in range(24)]
+
+
+def _day_weights(days: int, start_local: datetime) -> list[float]:
+    """Growing traffic (60% → 100% over the period), lighter on weekends."""
+    weights = []
+    for i in range(days):
+        day = start_local + timedelta(days=i)
+        growth = 0.6 + 0.4 * i / max(days - 1, 1)
+        weights.append(growth * (0.7 if day.weekday() >= 5 else 1.0))
+    return weights
+
+
+def _tokens(rng: random.Random, median: int) -> int:
+    return max(1, int(rng.lognormvariate(math.log(median), 0.6)))
+
+
+def generate(rows: int, days: int = 90, tz: str = "UTC", seed: int = 1,
+             now: datetime | None = None) -> Iterator[dict]:
+    """About `rows` usage rows (one per attempt, failovers included) over the last `days` local days.
+
+    Rows come without cost; the caller prices them as the batch writer would.
+    """
+    rng = random.Random(seed)
+    zone = ZoneInfo(tz)
+    now = now or datetime.now(timezone.utc)
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    start_local = today - timedelta(days=days - 1)
+    day_w, hour_w = _day_weights(days, start_local), _hour_weights()
+    sites, site_w = _weights(SITES)
+    callers, caller_w = _weights(CALLERS)
+    models, model_w = list(MODELS), [m.share for m in MODELS]
+    by_provider = {p: [m for m in MODELS if m.provider == p] for p in ("gemini", "openai")}
+    made = 0
+    while made < rows:
+        day = rng.choices(range(days), day_w)[0]
+        hour = rng.choices(range(24), hour_w)[0]
+        local = start_local + timedelta(days=day, hours=hour, seconds=rng.random() * 3600)
+        at = local.astimezone(timezone.utc)
+        if at > now:
+            continue
+        site = rng.choices(sites, site_w)[0]
+        caller = rng.choices(callers, caller_w)[0]
+        model = rng.choices(models, model_w)[0]
+        request = {
+            "request_id": DEMO_PREFIX + uuid.UUID(int=rng.getrandbits(128)).hex[:24],
+            "site_domain": site, "caller": caller, "endpoint": "v1" if caller else "ai-proxy",
+            "stream": rng.random() < 0.6,
+        }
+        attempt = 1
+        roll = rng.random()
+        if roll < 0.03 and made + 1 < rows:
+            # A transient failure, then the other provider answers.
+            code, status, message = rng.choice(ERRORS)
+            yield _row(rng, request, attempt, model, at, status="error", error=(code, status, message),
+                       failed_over=True)
+            made += 1
+            attempt += 1
+            other = "openai" if model.provider == "gemini" else "gemini"
+            model = by_provider[other][0]
+            at += timedelta(milliseconds=rng.randint(50, 3000))
+        status = "cancelled" if request["stream"] and roll > 0.985 else "success"
+        if 0.97 < roll < 0.975:
+            yield _row(rng, request, attempt, model, at, status="error",
+                       error=("upstream_request_invalid", 400, "the prompt is too long for this model"))
+        else:
+            yield _row(rng, request, attempt, model, at, status=status)
+        made += 1
+
+
+def _row(rng: random.Random, request: dict, attempt: int, model: DemoModel, at: datetime, *, status: str,
+         error: tuple | None = None, failed_over: bool = False) -> dict:
+    prompt = completion = cached = reasoning = 0
+    latency = rng.lognormvariate(math.log(model.latency_ms), 0.5)
+    ttft = None
+    estimated = False
+    if error is None:
+        prompt = _tokens(rng, model.prompt)
+        completion = _tokens(rng, model.completion)
+        if status == "cancelled":
+            completion = max(1, int(completion * rng.random()))
+            latency *= rng.random()
+        cached = int(prompt * model.cached * rng.random() * 2) if rng.random() < 0.5 else 0
+        reasoning = int(completion * model.reasoning)
+        estimated = status == "cancelled" or rng.random() < 0.03
+        if request["stream"]:
+            ttft = latency * rng.uniform(0.05, 0.3)
+    else:
+        latency = rng.uniform(80, 1200) if error[1] != 504 else 30000.0
+    return {
+        **request,
+        "attempt": attempt,
+        "provider": model.provider,
+        "key_label": f"{model.provider}#{rng.randint(1, 2)}",
+        "model_requested": model.model.split("-20")[0],
+        "model_served": model.model,
+        "status": status,
+        "http_status": error[1] if error else 200,
+        "error_code": error[0] if error else None,
+        "error_message": error[2] if error else None,
+        "failed_over": failed_over,
+        "prompt_tokens": prompt,
+        "cached_tokens": min(cached, prompt),
+        "completion_tokens": completion,
+        "reasoning_tokens": reasoning,
+        "total_tokens": prompt + completion,
+        "usage_source": "estimated" if estimated else "provider",
+        "latency_ms": round(latency, 2),
+        "ttft_ms": round(ttft, 2) if ttft is not None else None,
+        "created_at": at,
+    }
+
+
+def seed(engine, book, zone: ZoneInfo, rows: int, days: int = 90, seed_value: int = 1, batch_size: int = 20000,
+         progress=lambda n: None) -> int:
+    """Insert about `rows` priced demo rows, marking their days for the rollup; returns the rows written.
+
+    Rows are priced with `book` exactly as the usage writer prices live rows.
+    """
+    from sqlalchemy import insert
+
+    from aichat.models import AIUsageLog
+    from aichat.providers.base import Usage
+
+    from .days import local_day
+    from .rollup import mark_dirty
+
+    written = 0
+    batch: list[dict] = []
+
+    def flush() -> None:
+        nonlocal written
+        with engine.begin() as conn:
+            conn.execute(insert(AIUsageLog), batch)
+            mark_dirty(conn, {local_day(r["created_at"], zone) for r in batch})
+        written += len(batch)
+        progress(len(batch))
+        batch.clear()
+
+    for row in generate(rows, days, zone.key, seed_value):
+        usage = Usage(row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"])
+        row["cost"], row["currency"] = book.cost(usage, row["model_served"], row["created_at"])
+        batch.append(row)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return written
+
+
+def clear(engine, zone: ZoneInfo, batch_size: int = 20000, progress=lambda n: None) -> int:
+    """Delete every demo row (request id `demo-…`), marking the days they were on for the rollup."""
+    from sqlalchemy import delete, func, select
+
+    from aichat.models import AIUsageLog
+
+    from .days import each_day, local_day
+    from .rollup import mark_dirty
+
+    is_demo = AIUsageLog.request_id.startswith(DEMO_PREFIX)
+    deleted = 0
+    with engine.begin() as conn:
+        first, last = conn.execute(select(func.min(AIUsageLog.created_at), func.max(AIUsageLog.created_at))
+                                   .where(is_demo)).one()
+        if first is None:
+            return 0
+        mark_dirty(conn, set(each_day(local_day(first, zone), local_day(last, zone))))
+    while True:
+        with engine.begin() as conn:
+            ids = select(AIUsageLog.id).where(is_demo).limit(batch_size).scalar_subquery()
+            count = conn.execute(delete(AIUsageLog).where(AIUsageLog.id.in_(ids))).rowcount
+        if not count:
+            return deleted
+        deleted += count
+        progress(count)
