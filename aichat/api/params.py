@@ -12,7 +12,7 @@ from .errors import ApiError
 DAYS_RANGE = (1, 366)
 LIMIT_RANGE = (1, 500)
 TEXT_LENGTHS = {"site_domain": 255, "provider": 32, "caller": 128}
-_WHOLE = re.compile(r"^\d{1,6}$")
+_WHOLE = re.compile(r"[0-9]{1,6}")  # ASCII digits only, no sign, space or newline
 
 
 def invalid(name: str, message: str) -> ApiError:
@@ -25,7 +25,7 @@ def integer(args: Mapping[str, str], name: str, default: int, bounds: tuple[int,
     if raw is None:
         return default
     low, high = bounds
-    if not _WHOLE.match(raw) or not low <= int(raw) <= high:
+    if not _WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
         raise invalid(name, f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = timezone.utc
 MAX_RANGE_DAYS = 366
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Dates a caller may name: far enough inside datetime's range that a day's UTC bounds exist in every zone.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 
 
 def usage_zone(config) -> ZoneInfo:
@@ -72,13 +74,16 @@ def each_day(first: date, last: date):
 
 
 def parse_date(value: str, name: str) -> date:
-    """A strict YYYY-MM-DD date; ValueError naming the parameter otherwise."""
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+    """A strict YYYY-MM-DD date from FIRST_DAY to LAST_DAY; ValueError naming the parameter otherwise."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError(f"{name} must be a date as YYYY-MM-DD")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{name} is not a calendar date: {value}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{name} must be from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def parse_range(start: str, end: str) -> tuple[date, date]:
