@@ -27,12 +27,16 @@ def key_digests(keys: list[str]) -> dict[bytes, str]:
 
 
 def _bearer() -> str | None:
-    """The Bearer token sent, '' for a malformed Authorization header, None when there is none."""
+    """The Bearer token sent ('' when the header has none after the scheme), None without a Bearer header.
+
+    Another scheme counts as no token, so a console behind a proxy that adds `Authorization: Basic …`
+    still works with its session.
+    """
     header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def client_label(token: str) -> str | None:
@@ -43,6 +47,12 @@ def client_label(token: str) -> str | None:
         if hmac.compare_digest(known, digest):
             label = known_label
     return label
+
+
+def bearer_client() -> str | None:
+    """The label of the client key sent as Bearer, or None (no Bearer token, or not a client key)."""
+    token = _bearer()
+    return client_label(token) if token else None
 
 
 def client_key_required(view):
@@ -115,8 +125,7 @@ def caller_or_admin_required(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        token = _bearer()
-        label = client_label(token) if token else None
+        label = bearer_client()
         if label is not None:
             g.caller, g.admin = label, None
         else:

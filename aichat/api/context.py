@@ -7,7 +7,7 @@ from flask import current_app, g, request
 
 from aichat.gateway import CallContext, Gateway
 
-from .auth import _bearer, client_label
+from .auth import bearer_client
 from .validation import Limits
 
 
@@ -30,8 +30,7 @@ def server_caller() -> str | None:
 
     The endpoint stays open without a key; a key only identifies the caller (`g.caller`).
     """
-    token = _bearer()
-    label = client_label(token) if token else None
+    label = bearer_client()
     if label is not None:
         g.caller = label
     return label

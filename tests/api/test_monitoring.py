@@ -125,6 +125,15 @@ def test_every_endpoint_needs_an_admin(mon, path):
     assert session_client.get(path).status_code == 401
 
 
+def test_a_session_works_behind_a_proxy_that_adds_basic_auth(mon):
+    """Another Authorization scheme is not a token: the console's session still answers."""
+    session_client = mon.app.test_client()
+    login(session_client)
+    basic = {"Authorization": "Basic YWRtaW46eA=="}
+    assert session_client.get(f"{M}/summary", headers=basic).status_code == 200
+    assert session_client.get(STATS, headers=basic).get_json()["caller"] is None
+
+
 def test_a_client_key_sees_only_its_own_traffic(mon):
     mine = mon.get(STATS, CLIENT_KEY)
     assert mine.status_code == 200
