@@ -1,6 +1,10 @@
 """`flask …` commands; each group lives beside the feature it operates."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
+import click
 from flask import Flask
 
 
@@ -13,3 +17,26 @@ def register_cli(app: Flask) -> None:
 
     for command in (users, prices, tokens, usage, verify):
         app.cli.add_command(command)
+
+
+def refusing(error: type[Exception]) -> Callable[[Callable], Callable]:
+    """A command decorator: `error` becomes its message on stderr and exit code 1, never a traceback."""
+
+    def decorate(command: Callable) -> Callable:
+        @wraps(command)
+        def wrapper(*args, **kwargs):
+            try:
+                return command(*args, **kwargs)
+            except error as exc:
+                raise click.ClickException(str(exc)) from None
+
+        return wrapper
+
+    return decorate
+
+
+def echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell, a line per row, the header first."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -2,27 +2,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import wraps
 
 import click
 from flask.cli import AppGroup
 
+from aichat.cli import echo_table, refusing
+
 from . import accounts
 
-
-def _refusals(command: Callable) -> Callable:
-    """An AccountError becomes a one-line message on stderr and exit code 1, never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except accounts.AccountError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
+# An AccountError becomes a one-line message on stderr and exit code 1, never a traceback.
+_refusals = refusing(accounts.AccountError)
 
 
 def _new_password(from_stdin: bool) -> str:
@@ -43,12 +33,6 @@ def _when(moment: datetime | None) -> str:
     if moment.tzinfo is None:  # SQLite returns naive UTC
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    for row in (header, *rows):
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 password_stdin = click.option("--password-stdin", is_flag=True,
@@ -80,7 +64,7 @@ def list_admins() -> None:
         click.echo("No admins yet; create one with: flask users create-admin USERNAME", err=True)
         return
     counts = accounts.live_token_counts()
-    _table(("USERNAME", "ACTIVE", "CREATED", "LAST LOGIN", "TOKENS"),
+    echo_table(("USERNAME", "ACTIVE", "CREATED", "LAST LOGIN", "TOKENS"),
            [(a.username, "yes" if a.is_active else "no", _when(a.created_at), _when(a.last_login_at),
              str(counts.get(a.id, 0))) for a in admins])
 
@@ -137,7 +121,7 @@ def list_tokens(username: str) -> None:
     if not rows:
         click.echo(f"{username!r} has no API tokens.", err=True)
         return
-    _table(("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED"),
+    echo_table(("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED"),
            [(str(t.id), t.name or "-", t.prefix + "…", _when(t.created_at), _when(t.last_used_at),
              _when(t.revoked_at)) for t in rows])
 

@@ -4,35 +4,18 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable
-from functools import wraps
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from aichat.cli import echo_table, refusing
 from aichat.gateway import tokens as tokens_mod
 
 from . import prices as prices_mod
 
-
-def _refusals(command: Callable) -> Callable:
-    """A PriceError becomes a clear message on stderr and exit code 1, never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except prices_mod.PriceError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    for row in (header, *rows):
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+# A PriceError becomes a clear message on stderr and exit code 1, never a traceback.
+_refusals = refusing(prices_mod.PriceError)
 
 
 def _refresh_note() -> str:
@@ -64,7 +47,7 @@ def list_prices(model: str | None, everything: bool) -> None:
         rows.append((row.model, tier, record["input_per_mtok"], record["cached_input_per_mtok"] or "=input",
                      record["output_per_mtok"], row.currency, record["valid_from"])
                     + ((status,) if everything else ()) + (row.source or "-",))
-    _table(header, rows)
+    echo_table(header, rows)
 
 
 @prices.command("set")
