@@ -41,5 +41,8 @@ def site_domain() -> str:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or source == "null":
         return "unknown"
-    host = urlsplit(source).hostname
+    try:
+        host = urlsplit(source).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket: no host to bill
+        return "unknown"
     return host[:255] if host else "unknown"

@@ -23,7 +23,11 @@ def origin_allowed():
     origin = request.headers.get("Origin")
     if not origin or origin.rstrip("/") in current_app.config["AICHAT_ALLOWED_ORIGINS"]:
         return None
-    if urlsplit(origin).netloc == request.host:
+    try:
+        same_site = urlsplit(origin).netloc == request.host
+    except ValueError:  # malformed (an unclosed IPv6 bracket): not an origin we know
+        same_site = False
+    if same_site:
         return None
     raise ApiError(403, "origin_not_allowed", f"origin {origin} is not allowed; add it to AICHAT_ALLOWED_ORIGINS")
 

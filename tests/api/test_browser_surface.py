@@ -39,6 +39,8 @@ def test_empty_allowlist_means_same_origin_only(make_app):
     assert client.post(URL, json=BODY, headers={"Origin": "http://localhost"}).status_code == 200
     resp = client.post(URL, json=BODY, headers={"Origin": "https://elsewhere.example"})
     assert resp.status_code == 403
+    malformed = client.post(URL, json=BODY, headers={"Origin": "http://[localhost"})
+    assert malformed.status_code == 403 and malformed.json["error"]["code"] == "origin_not_allowed"
     assert client.post(URL, json=BODY).status_code == 200, "no Origin: not a cross-site browser call"
 
 

@@ -34,6 +34,7 @@ def _last(app):
     ({"Origin": SHOP, "Referer": "https://blog.example.org/"}, "shop.example.com"),
     ({}, "unknown"),
     ({"Referer": "not a url"}, "unknown"),
+    ({"Referer": "http://[shop.example.com/"}, "unknown"),
 ])
 def test_browser_calls_are_billed_to_their_page(app, headers, site):
     assert _proxy(app.test_client(), headers).status_code == 200
