@@ -124,9 +124,6 @@ class PriceBook:
     def __len__(self) -> int:
         return sum(len(rows) for by_tier in self._tiers.values() for _, rows in by_tier.values())
 
-    def models(self) -> list[str]:
-        return sorted(self._tiers)
-
     def price_for(self, model: str | None, at: datetime, prompt_tokens: int) -> Price | None:
         """The price of `model` at `at` for a prompt of this size; None when it has none."""
         if not model:
