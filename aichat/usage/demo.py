@@ -209,7 +209,11 @@ def seed(engine, book, zone: ZoneInfo, rows: int, days: int = 90, seed_value: in
 
 
 def clear(engine, zone: ZoneInfo, batch_size: int = 20000, progress=lambda n: None) -> int:
-    """Delete every demo row (request id `demo-…`), marking the days they were on for the rollup."""
+    """Delete every demo row (request id `demo-…`), marking the days they were on for the rollup.
+
+    Each batch marks the days in its own transaction, so a rollup that ran between two batches
+    (a server's background rollup) leaves them marked for the next round.
+    """
     from sqlalchemy import delete, func, select
 
     from aichat.models import AIUsageLog
@@ -219,16 +223,18 @@ def clear(engine, zone: ZoneInfo, batch_size: int = 20000, progress=lambda n: No
 
     is_demo = AIUsageLog.request_id.startswith(DEMO_PREFIX)
     deleted = 0
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         first, last = conn.execute(select(func.min(AIUsageLog.created_at), func.max(AIUsageLog.created_at))
                                    .where(is_demo)).one()
-        if first is None:
-            return 0
-        mark_dirty(conn, set(each_day(local_day(first, zone), local_day(last, zone))))
+    if first is None:
+        return 0
+    days = set(each_day(local_day(first, zone), local_day(last, zone)))
     while True:
         with engine.begin() as conn:
             ids = select(AIUsageLog.id).where(is_demo).limit(batch_size).scalar_subquery()
             count = conn.execute(delete(AIUsageLog).where(AIUsageLog.id.in_(ids))).rowcount
+            if count:
+                mark_dirty(conn, days)
         if not count:
             return deleted
         deleted += count

@@ -10,7 +10,7 @@ from aichat.models import AIUsageLog
 from aichat.usage.costing import load_price_book
 from aichat.usage.days import local_day, today, usage_zone
 from aichat.providers.base import Usage
-from tests.usage.factories import assert_stats_equal, expected_stats, log_row, stats_by_group, utc, write_logs
+from tests.usage.factories import assert_stats_equal, expected_stats, log_row, roll_up, stats_by_group, utc, write_logs
 
 
 def all_rows(app) -> list[dict]:
@@ -68,3 +68,18 @@ def test_seed_demo_clear_removes_only_demo_rows_and_their_figures(make_app):
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(AIUsageLog)).scalar_one() == 1
     assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
+
+
+def test_a_rollup_between_two_clear_batches_leaves_no_stale_figures(make_app):
+    """A server's background rollup runs while --clear is half done: the rest must still be rolled up."""
+    from aichat.usage import demo, rollup
+
+    app = make_app(AICHAT_ROLLUP_INTERVAL=0)
+    zone = usage_zone(app.config)
+    write_logs(app, [log_row(utc(2026, 1, 5, 12) + timedelta(minutes=i), request_id=f"demo-{i}") for i in range(30)])
+    roll_up(app)
+    with app.app_context():
+        demo.clear(db.engine, zone, batch_size=10, progress=lambda n: rollup.rollup_pending(db.engine, zone))
+    roll_up(app)
+    assert all_rows(app) == []
+    assert stats_by_group(app) == {}
