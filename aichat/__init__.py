@@ -44,7 +44,6 @@ def init_extensions(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = (app.config["AICHAT_RATELIMIT_STORAGE_URI"]
                                                or app.config["REDIS_URL"] or "memory://")
     limiter.init_app(app)
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # the console's forms ask for the check
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
