@@ -3,8 +3,9 @@
 Every process that writes usage runs a small daemon thread beside its usage writer: every
 AICHAT_ROLLUP_INTERVAL seconds it rolls up the days marked dirty (usually just today). It is
 started with the writer, lazily in each process (gunicorn forks workers after import), and
-stopped with it; nothing of it runs on a request's path. Several processes doing this share
-the work safely: rollups are serialised per database, and a day already clean is skipped.
+stopped with it; nothing of it runs on a request's path. Several processes share the work:
+one of them runs a round per interval (rollup.claim_round), none waits for another's lock,
+and rollups are serialised per database anyway.
 """
 from __future__ import annotations
 
@@ -65,14 +66,19 @@ def rollup_loop(app) -> RollupLoop:
     from aichat.extensions import db
 
     from .days import usage_zone
-    from .rollup import rollup_pending
+    from .rollup import claim_round, rollup_pending
 
     zone = usage_zone(app.config)
 
+    interval = app.config["AICHAT_ROLLUP_INTERVAL"]
+
     def job():
         with app.app_context():
+            # One round per interval across all processes; the others skip instead of repeating it.
+            if not claim_round(db.engine, interval * 0.9):
+                return
             result = rollup_pending(db.engine, zone)
         if result.days:
             log.debug("rolled up %d days (%d stats rows)", result.days, result.rows)
 
-    return RollupLoop(job, app.config["AICHAT_ROLLUP_INTERVAL"])
+    return RollupLoop(job, interval)

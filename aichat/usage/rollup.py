@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, and_, case, delete, func, literal, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AIUsageLog, AIUsageStats, UsageDirtyDay
 from aichat.models.usage import UsageRollupState
@@ -42,6 +43,7 @@ _DIRTY = UsageDirtyDay.__table__
 _STATE = UsageRollupState.__table__
 STATE_TIMEZONE = "timezone"
 STATE_PRUNED_BEFORE = "pruned_before"
+STATE_LAST_ROUND = "background_round"  # when a process last started a background round
 
 
 @dataclass
@@ -74,6 +76,41 @@ def _lock(conn: Connection) -> None:
     elif conn.dialect.name == "sqlite":
         # Take the write lock before reading, so the logs read are the latest (busy_timeout waits for it).
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _try_lock(conn: Connection) -> bool:
+    """Take the rollup lock only if it is free now (the background rounds never queue for it)."""
+    if conn.dialect.name == "postgresql":
+        return bool(conn.execute(text(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.aichat-rollup'))")).scalar())
+    if conn.dialect.name == "sqlite":
+        # Under gevent a wait in SQLite's busy handler would stall every request of the worker.
+        conn.exec_driver_sql("PRAGMA busy_timeout = 50")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError:
+            return False
+        finally:
+            conn.exec_driver_sql("PRAGMA busy_timeout = 5000")
+    return True
+
+
+def claim_round(engine: Engine, min_gap: float) -> bool:
+    """Whether this process should run a background round now.
+
+    Every process that serves chat has a background loop; only one of them runs a round per
+    `min_gap` seconds, and none waits while another is rolling up: the first to find the lock
+    free and the last round older than `min_gap` records the time and goes ahead.
+    """
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        if not _try_lock(conn):
+            return False
+        last = _state(conn, STATE_LAST_ROUND)
+        if last is not None and (now - datetime.fromisoformat(last)).total_seconds() < min_gap:
+            return False
+        _set_state(conn, STATE_LAST_ROUND, now.isoformat())
+    return True
 
 
 def _count_if(condition):
