@@ -21,6 +21,20 @@ class Check:
         return asdict(self)
 
 
+def secret_key(app: Flask) -> Check:
+    """SECRET_KEY signs the console's sessions: the built-in placeholder or a short key lets anyone forge one."""
+    from aichat.config import DEFAULT_SECRET_KEY
+
+    key = app.config.get("SECRET_KEY") or ""
+    if key == DEFAULT_SECRET_KEY:
+        return Check("secret_key", WARN, "SECRET_KEY is the built-in placeholder, so console sessions can be "
+                                         "forged: set a long random value (python -c 'import secrets; "
+                                         "print(secrets.token_urlsafe(48))') before admins log in")
+    if len(key) < 32:
+        return Check("secret_key", WARN, f"SECRET_KEY has only {len(key)} characters: use 32 or more random ones")
+    return Check("secret_key", OK, "set, not the placeholder")
+
+
 def database(app: Flask) -> Check:
     """Reachable, and migrated to the revision this code expects."""
     from alembic.config import Config
@@ -91,7 +105,7 @@ def prices(app: Flask) -> Check:
     return Check("prices", OK, f"{len(book)} price rows; priced: {', '.join(models.values())}")
 
 
-CHECKS: list[Callable[[Flask], Check]] = [database, tokenizer, prices]
+CHECKS: list[Callable[[Flask], Check]] = [secret_key, database, tokenizer, prices]
 NEEDS_DATABASE = {"prices"}
 
 

@@ -18,14 +18,15 @@ def verify(app, *args):
 def test_all_ok_exits_zero_with_the_json_shape(make_app, tmp_path):
     install_cl100k(tmp_path)
     app = make_app(GEMINI_API_KEY=list(GEMINI_KEYS), GEMINI_MODEL="gemini-2.5-flash",
-                   TIKTOKEN_CACHE_DIR=str(tmp_path))
+                   TIKTOKEN_CACHE_DIR=str(tmp_path), SECRET_KEY="k" * 40)
     result, found = verify(app, "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert document["ok"] is True
-    assert [c["name"] for c in document["checks"]] == ["database", "tokenizer", "prices"]
+    assert [c["name"] for c in document["checks"]] == ["secret_key", "database", "tokenizer", "prices"]
     assert all(set(c) == {"name", "status", "reason"} for c in document["checks"])
-    assert {name: c["status"] for name, c in found.items()} == {"database": "ok", "tokenizer": "ok", "prices": "ok"}
+    assert {name: c["status"] for name, c in found.items()} == {"secret_key": "ok", "database": "ok",
+                                                                 "tokenizer": "ok", "prices": "ok"}
     assert "migrations at head" in found["database"]["reason"]
     assert "tiktoken (cl100k_base)" in found["tokenizer"]["reason"]
     assert "gemini-2.5-flash" in found["prices"]["reason"]
@@ -87,7 +88,7 @@ def test_a_database_problem_fails_and_exits_one(tmp_path, kind):
     assert found["prices"] == {"name": "prices", "status": "warn", "reason": "not checked: the database check failed"}
     assert not (tmp_path / "absent.db").exists(), "verify must not create a database file"
     table = app.test_cli_runner().invoke(args=["verify"])
-    assert table.exit_code == 1 and table.output.splitlines()[0].split()[:2] == ["database", "FAIL"]
+    assert table.exit_code == 1 and table.output.splitlines()[1].split()[:2] == ["database", "FAIL"]
 
 
 def test_a_check_that_breaks_is_a_failure_not_a_traceback(make_app, monkeypatch):
@@ -105,4 +106,16 @@ def test_the_human_table_has_one_line_per_check(make_app, tmp_path):
     result = make_app(TIKTOKEN_CACHE_DIR=str(tmp_path)).test_cli_runner().invoke(args=["verify"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert [line.split()[:2] for line in lines] == [["database", "OK"], ["tokenizer", "WARN"], ["prices", "OK"]]
+    assert [line.split()[:2] for line in lines] == [["secret_key", "WARN"], ["database", "OK"],
+                                                    ["tokenizer", "WARN"], ["prices", "OK"]]
+
+
+@pytest.mark.parametrize("key, status, words", [
+    ("dev-insecure-change-me", "warn", "placeholder"),
+    ("short-key", "warn", "only 9 characters"),
+    ("x" * 48, "ok", "not the placeholder"),
+])
+def test_the_secret_key_placeholder_or_a_short_key_is_flagged(make_app, tmp_path, key, status, words):
+    result, found = verify(make_app(SECRET_KEY=key, TIKTOKEN_CACHE_DIR=str(tmp_path)), "--json")
+    assert result.exit_code == 0
+    assert found["secret_key"]["status"] == status and words in found["secret_key"]["reason"]
