@@ -85,9 +85,7 @@ def set_password(username: str, password_stdin: bool) -> None:
 @_refusals
 def disable(username: str) -> None:
     """Stop an admin from logging in; their sessions and API tokens stop working at once."""
-    admin = accounts.get(username)
-    accounts.set_active(admin, False)
-    click.echo(f"Disabled {admin.username!r}.", err=True)
+    _set_active(username, False)
 
 
 @users.command("enable")
@@ -95,9 +93,13 @@ def disable(username: str) -> None:
 @_refusals
 def enable(username: str) -> None:
     """Let a disabled admin log in again; their unrevoked API tokens work again too."""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
     admin = accounts.get(username)
-    accounts.set_active(admin, True)
-    click.echo(f"Enabled {admin.username!r}.", err=True)
+    accounts.set_active(admin, active)
+    click.echo(f"{'Enabled' if active else 'Disabled'} {admin.username!r}.", err=True)
 
 
 @users.command("create-token")

@@ -122,6 +122,7 @@ def upgrade():
     with op.batch_alter_table('admin_api_token', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_admin_api_token_admin_id'), ['admin_id'], unique=False)
 
+    # No value needs converting: before this revision no row had a cost (every cost was NULL).
     with op.batch_alter_table('ai_usage_log', schema=None) as batch_op:
         batch_op.alter_column('cost', existing_type=sa.Numeric(18, 8), type_=money(20, 10), existing_nullable=True)
     op.create_index('ix_ai_usage_log_status_created', 'ai_usage_log', ['status', 'created_at'], unique=False)
