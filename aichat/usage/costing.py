@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import select
@@ -73,6 +74,9 @@ def price_rows(rows: list[dict]) -> None:
     for row in rows:
         if "cost" in row:
             continue  # a row that arrives priced keeps its price
+        if row.get("provider") == "demo":
+            row["cost"], row["currency"] = Decimal(0), None  # the local demo responder costs nothing
+            continue
         usage = Usage(prompt_tokens=row.get("prompt_tokens") or 0, completion_tokens=row.get("completion_tokens") or 0,
                       cached_tokens=row.get("cached_tokens") or 0)
         row["cost"], row["currency"] = book.cost(usage, row.get("model_served"), row["created_at"])

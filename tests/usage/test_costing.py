@@ -328,3 +328,18 @@ def test_the_seeded_prices_cover_the_common_models(app):
             assert price.cached_input_per_mtok < price.input_per_mtok
     assert book.price_for("gemini-2.5-pro", today, 200_001).above_prompt_tokens == 200_000
     assert book.price_for("gemini-3-pro-preview", today, 200_001).above_prompt_tokens == 200_000
+
+
+def test_the_demo_responder_costs_nothing_and_is_not_unpriced(make_app, make_admin):
+    """A keyless install answers with the local demo responder: its rows cost exactly 0."""
+    app = make_app(AICHAT_ROLLUP_INTERVAL=0)
+    assert app.test_client().post("/api/v1/ai-proxy/chat", json={"messages": [{"role": "user", "content": "hi"}]}
+                                  ).status_code == 200
+    (row,) = usage_rows(app)
+    assert row["provider"] == "demo" and row["prompt_tokens"] > 0
+    assert row["cost"] == Decimal(0) and row["currency"] is None
+    assert app.test_cli_runner().invoke(args=["usage", "rollup"]).exit_code == 0
+    _, token = make_admin(app)
+    summary = app.test_client().get("/api/v1/ai-monitoring/summary?days=1",
+                                    headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert summary["requests"] == 1 and summary["unpriced"] == 0 and summary["cost"] == {}
