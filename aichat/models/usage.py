@@ -66,7 +66,8 @@ class AIUsageStats(db.Model):
     `day` is a calendar day in AICHAT_TIMEZONE. Exact: every sum equals the same sum over
     the logs of that day. `caller` is '' for browser calls; `currency` is '' where no cost
     was computed. attempts counts log rows; requests counts first attempts (one per client
-    request); latency columns cover successful attempts only.
+    request); latency columns cover successful attempts only, and their min and max are NULL
+    when there are none.
     """
 
     __tablename__ = "ai_usage_stats"
@@ -94,6 +95,8 @@ class AIUsageStats(db.Model):
     estimated: Mapped[int] = mapped_column(Integer, default=0)  # rows with usage_source 'estimated'
     latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
     latency_count: Mapped[int] = mapped_column(Integer, default=0)
+    latency_min_ms: Mapped[float | None] = mapped_column(Float)  # exact; bounds the histogram's first bucket
+    latency_max_ms: Mapped[float | None] = mapped_column(Float)  # exact; bounds its last, open bucket
     lat_le_50: Mapped[int] = mapped_column(Integer, default=0)
     lat_le_100: Mapped[int] = mapped_column(Integer, default=0)
     lat_le_200: Mapped[int] = mapped_column(Integer, default=0)

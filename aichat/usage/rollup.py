@@ -14,8 +14,9 @@ Groups are (day, site_domain, provider, model, caller, currency) with model = mo
 ('' if NULL), caller = caller or '', currency = currency or ''. Per group: attempts = rows;
 requests = rows with attempt 1; successes/errors/cancelled by status; failovers, streams;
 token sums; cost = SUM(cost) (NULLs skipped); unpriced = rows with no cost but with tokens;
-estimated = rows with usage_source 'estimated'; latency sum, count and histogram over
-successful attempts that have a latency (a row goes into the first bucket whose bound >= it).
+estimated = rows with usage_source 'estimated'; latency sum, count, min, max and histogram over
+successful attempts that have a latency (a row goes into the first bucket whose bound >= it; min
+and max are NULL when there is none).
 """
 from __future__ import annotations
 
@@ -152,6 +153,8 @@ def _aggregate(day: date, start: datetime, end: datetime):
         "estimated": _count_if(_L.usage_source == "estimated"),
         "latency_sum_ms": func.sum(case((timed, _L.latency_ms), else_=literal_column("0.0"))),
         "latency_count": _count_if(timed),
+        "latency_min_ms": func.min(case((timed, _L.latency_ms))),
+        "latency_max_ms": func.max(case((timed, _L.latency_ms))),
         **dict(zip(LATENCY_COLUMNS, buckets)),
     }
     query = (select(*values.values())

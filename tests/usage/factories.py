@@ -20,7 +20,7 @@ USAGE_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usag
 GROUP = ("day", "site_domain", "provider", "model", "caller", "currency")
 STAT_FIELDS = ("attempts", "requests", "successes", "errors", "cancelled", "failovers", "streams",
                "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced",
-               "estimated", "latency_sum_ms", "latency_count") + LATENCY_COLUMNS
+               "estimated", "latency_sum_ms", "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
 
 
 def utc(*args) -> datetime:
@@ -76,7 +76,8 @@ def bucket_of(latency: float) -> str:
 
 def expected_stats(rows: list[dict], zone) -> dict[tuple, dict]:
     """The rollup's definitions applied to `rows` in plain Python."""
-    out: dict[tuple, dict] = defaultdict(lambda: {f: (Decimal(0) if f == "cost" else 0) for f in STAT_FIELDS})
+    empty = {**dict.fromkeys(STAT_FIELDS, 0), "cost": Decimal(0), "latency_min_ms": None, "latency_max_ms": None}
+    out: dict[tuple, dict] = defaultdict(lambda: dict(empty))
     for r in rows:
         key = (local_day(r["created_at"], zone), r["site_domain"], r["provider"], r["model_served"] or "",
                r["caller"] or "", r["currency"] or "")
@@ -94,10 +95,13 @@ def expected_stats(rows: list[dict], zone) -> dict[tuple, dict]:
             s["cost"] += r["cost"]
         s["unpriced"] += r["cost"] is None and r["prompt_tokens"] + r["completion_tokens"] > 0
         s["estimated"] += r["usage_source"] == "estimated"
-        if r["status"] == "success" and r["latency_ms"] is not None:
-            s["latency_sum_ms"] += r["latency_ms"]
+        latency = r["latency_ms"]
+        if r["status"] == "success" and latency is not None:
+            s["latency_sum_ms"] += latency
             s["latency_count"] += 1
-            s[bucket_of(r["latency_ms"])] += 1
+            s["latency_min_ms"] = latency if s["latency_min_ms"] is None else min(s["latency_min_ms"], latency)
+            s["latency_max_ms"] = latency if s["latency_max_ms"] is None else max(s["latency_max_ms"], latency)
+            s[bucket_of(latency)] += 1
     return dict(out)
 
 
