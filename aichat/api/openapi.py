@@ -44,15 +44,19 @@ CIRCUIT = {"enum": ["closed", "open", "half_open"]}
 
 
 def _latency(names: tuple[str, ...]) -> dict:
+    bound = ("; null without successful attempts, or when some days of the period were rolled up before min and "
+             "max were kept and their logs are pruned")
     return _obj({
         "avg_ms": {**MS, "description": "latency_sum / count over successful attempts"},
-        **{name: {**MS, "description": f"the {name[1:3]}th percentile from the histogram"} for name in names},
+        "min_ms": {**MS, "description": "the fastest successful attempt, exact" + bound},
+        **{name: {**MS, "description": f"the {name[1:3]}th percentile from the histogram, within [min_ms, max_ms]"}
+           for name in names},
+        "max_ms": {**MS, "description": "the slowest successful attempt, exact" + bound},
         "count": COUNT,
-        "open_bucket": {"type": "array", "items": {"enum": list(names)},
-                        "description": f"percentiles that fell in the open last bucket (> {LATENCY_BUCKETS_MS[-1]} "
-                                       "ms); their value is that bucket's lower bound, not an estimate"},
     }, "Latency of successful attempts. Percentiles interpolate linearly inside the histogram bucket they "
-       f"fall in (bounds {', '.join(map(str, LATENCY_BUCKETS_MS))} ms, then open).")
+       f"fall in (bounds {', '.join(map(str, LATENCY_BUCKETS_MS))} ms, then open), its edges narrowed to "
+       f"min_ms and max_ms: the open bucket runs from {LATENCY_BUCKETS_MS[-1]} to max_ms. Without min_ms and "
+       f"max_ms a percentile in the open bucket is reported as {LATENCY_BUCKETS_MS[-1]}, a lower bound.")
 
 
 def _summary_properties() -> dict:

@@ -7,8 +7,8 @@ Everything but recent errors reads the daily rollup (AIUsageStats), never the lo
 - error_rate (per provider) = errors / attempts: how often that provider failed a try.
 - estimated_share = estimated / attempts: the share of attempts whose tokens were estimated.
 - cost: one exact decimal string per currency; attempts without a price are `unpriced`.
-- latency: over successful attempts; average from the sums, percentiles from the histogram
-  (see usage/histogram.py).
+- latency: over successful attempts; average from the sums, min and max exact, percentiles
+  from the histogram narrowed to them (see usage/histogram.py).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from aichat.models.usage import LATENCY_COLUMNS, AIUsageLog, AIUsageStats
@@ -61,6 +61,9 @@ class _Totals:
     def __init__(self):
         self.n = dict.fromkeys(COUNTERS, 0)
         self.cost: dict[str, Decimal] = defaultdict(Decimal)
+        self.fastest: float | None = None
+        self.slowest: float | None = None
+        self.unbounded = 0  # rows with timed attempts but no min/max: rolled up before they were kept
 
     def add(self, row) -> None:
         for name in COUNTERS:
@@ -69,13 +72,21 @@ class _Totals:
             self.n[name] += float(value) if name == "latency_sum_ms" else int(value)
         if row.currency:
             self.cost[row.currency] += row.cost or Decimal(0)
+        self._bound(row.latency_min_ms, row.latency_max_ms, int(row.latency_unbounded or 0))
 
     def merge(self, other: _Totals) -> _Totals:
         for name in COUNTERS:
             self.n[name] += other.n[name]
         for currency, amount in other.cost.items():
             self.cost[currency] += amount
+        self._bound(other.fastest, other.slowest, other.unbounded)
         return self
+
+    def _bound(self, fastest: float | None, slowest: float | None, unbounded: int) -> None:
+        if fastest is not None:
+            self.fastest = fastest if self.fastest is None else min(self.fastest, fastest)
+            self.slowest = slowest if self.slowest is None else max(self.slowest, slowest)
+        self.unbounded += unbounded
 
     def tokens(self) -> dict:
         n = self.n
@@ -85,18 +96,24 @@ class _Totals:
     def costs(self) -> dict:
         return {currency: money_str(amount) for currency, amount in sorted(self.cost.items())}
 
-    def latency(self, quantiles=None) -> dict:
+    def latency(self, quantiles=histogram.QUANTILES) -> dict:
         counts = [self.n[c] for c in LATENCY_COLUMNS]
-        args = (counts, self.n["latency_sum_ms"], self.n["latency_count"])
-        return histogram.latency(*args, quantiles) if quantiles else histogram.latency(*args)
+        # The bounds of only some rows would clamp the percentiles wrongly: they count only if every row has them.
+        known = self.fastest is not None and not self.unbounded
+        bounds = (self.fastest, self.slowest) if known else None
+        return histogram.latency(counts, self.n["latency_sum_ms"], self.n["latency_count"], bounds, quantiles)
 
 
 def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | None = None,
              caller: str | None = None, provider: str | None = None) -> dict[tuple, _Totals]:
     """Rollup sums over the period grouped by `keys` (stats column names), currency kept apart."""
     cols = [_S[k] for k in keys]
+    unbounded = case((and_(_S.latency_count > 0, _S.latency_min_ms.is_(None)), 1), else_=0)
     query = (select(*cols, _S.currency, func.sum(_S.cost).label("cost"),
-                    *(func.sum(_S[c]).label(c) for c in COUNTERS))
+                    *(func.sum(_S[c]).label(c) for c in COUNTERS),
+                    func.min(_S.latency_min_ms).label("latency_min_ms"),
+                    func.max(_S.latency_max_ms).label("latency_max_ms"),
+                    func.sum(unbounded).label("latency_unbounded"))
              .where(_S.day >= period.first, _S.day <= period.last)
              .group_by(*cols, _S.currency))
     for column, value in (("site_domain", site_domain), ("caller", caller), ("provider", provider)):

@@ -13,7 +13,7 @@ import pytest
 
 from aichat.api.auth import key_digests
 from aichat.extensions import db
-from aichat.models import AdminUser, ApiToken
+from aichat.models import AdminUser, AIUsageStats, ApiToken
 from aichat.usage import export
 from aichat.usage.days import day_start, today, usage_zone
 from tests.api.openapi_check import assert_matches_openapi
@@ -140,6 +140,8 @@ def test_a_client_key_sees_only_its_own_traffic(mon):
     assert_matches_openapi(mon.client, mine)
     body = mine.get_json()
     assert body["caller"] == CALLER and body["requests"] == 2 and body["cancelled"] == 1
+    assert body["latency"] == {"avg_ms": 70000.0, "min_ms": 70000.0, "p50_ms": 70000.0, "p95_ms": 70000.0,
+                               "p99_ms": 70000.0, "max_ms": 70000.0, "count": 1}
     assert body["cost"] == {"USD": "1.0000000001"}
     everyone = mon.admin(STATS).get_json()
     assert everyone["caller"] is None and everyone["requests"] == 5
@@ -207,8 +209,10 @@ def test_summary_counts_requests_outcomes_tokens_and_cost_per_currency(mon):
     assert body["unpriced"] == 1 and body["estimated"] == 1 and body["estimated_share"] == round(1 / 6, 6)
     latency = body["latency"]
     assert latency["count"] == 3 and latency["avg_ms"] == round((120 + 900 + 70000) / 3, 1)
+    assert (latency["min_ms"], latency["max_ms"]) == (120.0, 70000.0)  # r4 was cancelled, r2's first try failed
     assert latency["p50_ms"] == 875.0  # rank 1.5 of 3: halfway through the (750, 1000] bucket
-    assert latency["p99_ms"] == 60000.0 and latency["open_bucket"] == ["p95_ms", "p99_ms"]
+    # Ranks 2.85 and 2.97 of 3 fall in the open bucket, which runs from 60000 to the maximum.
+    assert (latency["p95_ms"], latency["p99_ms"]) == (68500.0, 69700.0)
     top = body["top_models"]
     assert [(m["provider"], m["model"], m["requests"]) for m in top] == [
         ("openai", "gpt-4o-mini", 4), ("gemini", "gemini-2.5-flash", 1)]
@@ -221,6 +225,7 @@ def test_summary_for_one_site_and_for_a_quiet_period(mon):
     nobody = mon.admin(f"{M}/summary?site_domain=nobody.example").get_json()
     assert nobody["requests"] == 0 and nobody["cost"] == {} and nobody["success_rate"] is None
     assert nobody["latency"]["avg_ms"] is None and nobody["top_models"] == []
+    assert nobody["latency"]["min_ms"] is None and nobody["latency"]["max_ms"] is None
 
 
 def test_daily_is_one_zero_filled_point_per_day_oldest_first(mon):
@@ -230,11 +235,40 @@ def test_daily_is_one_zero_filled_point_per_day_oldest_first(mon):
     by_day = {p["day"]: p for p in points}
     day = lambda n: (today(mon.zone) - timedelta(days=n)).isoformat()  # noqa: E731
     assert by_day[day(0)]["requests"] == 3 and by_day[day(0)]["cost"] == {"EUR": "0.25", "USD": "0.000015"}
-    assert by_day[day(1)]["requests"] == 2 and by_day[day(1)]["latency"]["open_bucket"] == ["p95_ms"]
+    assert by_day[day(1)]["requests"] == 2
+    # One timed success that day (r5, 70000 ms): the open bucket narrowed to it gives it exactly.
+    assert by_day[day(1)]["latency"] == {"avg_ms": 70000.0, "min_ms": 70000.0, "p95_ms": 70000.0,
+                                         "max_ms": 70000.0, "count": 1}
     assert by_day[day(10)]["requests"] == 1
     quiet = by_day[day(5)]
     assert quiet["requests"] == 0 and quiet["cost"] == {} and quiet["tokens"]["total"] == 0
-    assert quiet["latency"]["avg_ms"] is None
+    assert quiet["latency"] == {"avg_ms": None, "min_ms": None, "p95_ms": None, "max_ms": None, "count": 0}
+
+
+def test_one_request_of_a_fifth_of_a_millisecond_is_its_own_every_percentile(app, make_admin):
+    """Interpolating in the (0, 50] bucket alone would say 25 ms; the kept minimum and maximum say 0.2."""
+    one = Monitored(app, *make_admin(app))
+    write_logs(app, [log_row(one.at(0, 5), latency_ms=0.2)])
+    roll_up(app)
+    exact = {"avg_ms": 0.2, "min_ms": 0.2, "max_ms": 0.2, "count": 1}
+    assert one.admin(f"{M}/summary?days=1").get_json()["latency"] == {**exact, "p50_ms": 0.2, "p95_ms": 0.2,
+                                                                      "p99_ms": 0.2}
+    assert one.admin(f"{M}/daily?days=1").get_json()["points"][0]["latency"] == {**exact, "p95_ms": 0.2}
+    providers = {p["provider"]: p for p in one.admin(f"{M}/providers?days=1").get_json()["providers"]}
+    assert providers["openai"]["latency"] == {**exact, "p95_ms": 0.2}
+
+
+def test_a_day_rolled_up_without_min_and_max_leaves_the_period_unbounded(mon):
+    """A day rolled up before the bounds were kept, its logs pruned: the other days' bounds would clamp wrongly."""
+    with mon.app.app_context():
+        old = db.session.query(AIUsageStats).filter(AIUsageStats.day == today(mon.zone) - timedelta(days=1))
+        assert old.update({"latency_min_ms": None, "latency_max_ms": None}) == 2  # r5's row and r6's
+        db.session.commit()
+    latency = mon.admin(f"{M}/summary?days=7").get_json()["latency"]
+    assert (latency["min_ms"], latency["max_ms"]) == (None, None)
+    assert latency["p50_ms"] == 875.0 and latency["p99_ms"] == 60000.0  # only a lower bound: no maximum to run to
+    today_only = mon.admin(f"{M}/summary?days=1").get_json()["latency"]
+    assert (today_only["min_ms"], today_only["p99_ms"], today_only["max_ms"]) == (120.0, 897.0, 900.0)
 
 
 def test_providers_give_error_rates_and_the_live_circuit(mon):
@@ -245,6 +279,10 @@ def test_providers_give_error_rates_and_the_live_circuit(mon):
     assert (openai["attempts"], openai["requests"], openai["errors"], openai["error_rate"]) == (4, 4, 1, 0.25)
     assert (gemini["attempts"], gemini["requests"], gemini["errors"], gemini["error_rate"]) == (2, 1, 1, 0.5)
     assert gemini["cost"] == {"EUR": "0.25"}
+    assert gemini["latency"] == {"avg_ms": 900.0, "min_ms": 900.0, "p95_ms": 900.0, "max_ms": 900.0, "count": 1}
+    # r1 (120) and r5 (70000): rank 1.9 of 2 is 90% of the way from 60000 to the maximum.
+    assert openai["latency"] == {"avg_ms": 35060.0, "min_ms": 120.0, "p95_ms": 69000.0, "max_ms": 70000.0,
+                                 "count": 2}
     assert openai["live"]["scope"] == "worker_process" and openai["live"]["circuit"] == "closed"
     assert [k["label"] for k in openai["live"]["keys"]] == ["openai#1", "openai#2"]
 
