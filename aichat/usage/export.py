@@ -31,7 +31,7 @@ LOG_COLUMNS = ("created_at", "request_id", "attempt", "site_domain", "caller", "
 DAILY_COLUMNS = ("day", "site_domain", "provider", "model", "caller", "currency", "attempts", "requests",
                  "successes", "errors", "cancelled", "failovers", "streams", "prompt_tokens", "cached_tokens",
                  "completion_tokens", "reasoning_tokens", "cost", "unpriced", "estimated", "latency_sum_ms",
-                 "latency_count") + LATENCY_COLUMNS
+                 "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -332,6 +332,9 @@ def test_daily_csv_parses_back_to_the_rollup(mon):
     assert sum(Decimal(r["cost"]) for r in rows if r["currency"] == "USD") == Decimal("1.0000300001")
     assert {r["day"] for r in rows} == {start, (today(mon.zone) - timedelta(days=1)).isoformat(), end}
     assert set(rows[0]) >= {"lat_le_50", "lat_le_inf", "latency_sum_ms", "unpriced", "estimated"}
+    yesterday = [r for r in rows if r["day"] == (today(mon.zone) - timedelta(days=1)).isoformat()]
+    bounds = {r["provider"]: (r["latency_min_ms"], r["latency_max_ms"]) for r in yesterday}
+    assert bounds == {"openai": ("70000.0", "70000.0"), "gemini": ("", "")}  # r5, and r6 which failed
 
 
 def test_flask_usage_export_writes_the_same_csv(mon, tmp_path):
