@@ -7,7 +7,7 @@ the monitoring API reports their bounds as unknown.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-28 09:00:00
+Create Date: 2026-11-27 09:00:00
 
 """
 from datetime import datetime
