@@ -137,6 +137,10 @@ def encoding_name(model: str | None) -> str | None:
     return found if found in ENCODINGS else None
 
 
+def _tiktoken_count(encoding, text: str) -> int:
+    return len(encoding.encode_ordinary(text)) if text else 0
+
+
 class TokenCounter:
     """Counts tokens with the encodings that loaded, and with the rule for everything else."""
 
@@ -164,9 +168,7 @@ class TokenCounter:
     def count(self, model: str | None, text: str) -> int:
         """Tokens in `text` for `model`: tiktoken when its encoding is loaded, else the rule."""
         encoding = self.encoding_for(model)
-        if encoding is None:
-            return estimate_tokens(text)
-        return len(encoding.encode_ordinary(text)) if text else 0
+        return estimate_tokens(text) if encoding is None else _tiktoken_count(encoding, text)
 
     def estimate_usage(self, model: str | None, messages: list[Message], delivered: str) -> Usage:
         """Usage of a call upstream gave no counts for: the prompt as sent, the output as delivered."""
@@ -174,10 +176,9 @@ class TokenCounter:
         if encoding is None:
             return estimate_usage(messages, delivered)
         prompt = TOKENS_FOR_REPLY + sum(
-            TOKENS_PER_MESSAGE + len(encoding.encode_ordinary(m.role)) + len(encoding.encode_ordinary(m.content))
+            TOKENS_PER_MESSAGE + _tiktoken_count(encoding, m.role) + _tiktoken_count(encoding, m.content)
             for m in messages)
-        completion = len(encoding.encode_ordinary(delivered)) if delivered else 0
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, source="estimated")
+        return Usage(prompt_tokens=prompt, completion_tokens=_tiktoken_count(encoding, delivered), source="estimated")
 
     def describe(self) -> dict:
         """Which counting is in force, for `flask verify` and `flask tokens status`."""
