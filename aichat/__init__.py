@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
 
+__version__ = "0.5.0"
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The app: configuration, extensions, the gateway, blueprints, commands."""
@@ -18,6 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
     app.json.sort_keys = False
     init_instance(app)
+    init_telemetry(app)
     init_extensions(app)
     init_gateway(app)
     init_web(app)
@@ -27,6 +31,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def init_instance(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
+    app.extensions["aichat.started"] = time.time()
+
+
+def init_telemetry(app: Flask) -> None:
+    """Request logs and metrics; the lifecycle that SIGTERM starts draining."""
+    from .lifecycle import Lifecycle
+    from .telemetry import init_telemetry as init
+
+    app.extensions["aichat.lifecycle"] = Lifecycle(app.config["AICHAT_STOP_DEADLINE"])
+    init(app)
 
 
 def init_extensions(app: Flask) -> None:

@@ -13,9 +13,13 @@ DEFAULT_SECRET_KEY = "dev-insecure-change-me"
 class Defaults:
     """Flask and aichat defaults; each is overridden by an environment variable of the same name."""
 
-    SECRET_KEY = DEFAULT_SECRET_KEY
+    SECRET_KEY = DEFAULT_SECRET_KEY  # the placeholder: a random key is generated in instance/secret_key
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: a SQLite file in instance/
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # Test a pooled connection before use, so the app recovers by itself when the database returns.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    AICHAT_ENV = "production"  # or development: `flask verify` is strict in production
+    AICHAT_DB_CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL before giving up
 
     # Providers. Keys may be one value or several, comma-separated.
     OPENAI_API_KEY: list[str] = []
@@ -67,6 +71,16 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # a login form may stay open all day; the token is tied to the session
     WTF_CSRF_CHECK_DEFAULT = False  # the console's forms ask for the check; the JSON APIs take tokens
 
+    # Health, metrics, logs and stopping.
+    AICHAT_READY_CACHE_SECONDS = 2.0  # /health/ready answers from its last result this long
+    AICHAT_READY_TIMEOUT = 1.0  # a readiness check that takes longer counts as failed
+    AICHAT_METRICS_TOKEN = ""  # /metrics accepts `Authorization: Bearer <this>` when set
+    AICHAT_METRICS_ALLOW = ["127.0.0.1", "::1"]  # addresses or networks that may read /metrics without it
+    AICHAT_LOG_LEVEL = "INFO"
+    AICHAT_ACCESS_LOG = True  # one JSON line per request on stderr
+    AICHAT_ACCESS_LOG_HEALTH = False  # also for /health, /health/ready and /metrics (polled every second)
+    AICHAT_STOP_DEADLINE = 25.0  # after SIGTERM, streams get this long, then end with an error event
+
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -100,7 +114,15 @@ _PARSERS = {
     "AICHAT_API_KEYS": _split,
     "AICHAT_ALLOWED_ORIGINS": lambda v: [o.rstrip("/") for o in _split(v)],
     "AICHAT_SUGGESTIONS": _bool,
+    "AICHAT_METRICS_ALLOW": _split,
+    "AICHAT_ENV": lambda v: _choice(v.strip().lower(), ("production", "development")),
 }
+
+
+def _choice(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -150,7 +172,46 @@ def load(app, test_config: Mapping[str, Any] | None = None) -> None:
         app.config["TIKTOKEN_CACHE_DIR"] = os.path.join(app.instance_path, "tiktoken")
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "aichat.db")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {"connect_timeout": app.config["AICHAT_DB_CONNECT_TIMEOUT"],
+                                   **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY and not app.config.get("TESTING"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path) or DEFAULT_SECRET_KEY
     app.config["MAX_CONTENT_LENGTH"] = app.config["AICHAT_MAX_BODY_BYTES"]
+
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def instance_secret_key(instance_path: str) -> str | None:
+    """The key in instance/secret_key, written with a random value on first start; None if it cannot be.
+
+    Several workers may start at once: the file appears whole (written aside, then linked into
+    place), and whoever loses the race reads the winner's key.
+    """
+    import secrets
+
+    path = os.path.join(instance_path, SECRET_KEY_FILE)
+    try:
+        os.makedirs(instance_path, exist_ok=True)
+        if not os.path.exists(path):
+            temp = f"{path}.{os.getpid()}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(temp)
+        with open(path) as file:
+            key = file.read().strip()
+    except OSError:
+        return None
+    return key if len(key) >= 32 else None
 
 
 def _load_dotenv() -> None:

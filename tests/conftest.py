@@ -6,12 +6,19 @@ runs there instead, in a schema of its own that is dropped afterwards.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
@@ -223,3 +230,73 @@ def make_admin():
             return admin.id, clear
 
     return create
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class GunicornServer:
+    base: str  # http://127.0.0.1:port
+    proc: subprocess.Popen
+    reader: object  # an app on the same database, to read what the server wrote
+    env: dict
+    log_path: Path  # what the server printed, stdout and stderr (a file: a pipe nobody reads would fill)
+
+    def output(self) -> str:
+        """Everything the server has printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def serve_gunicorn(database_url, fake_openai, make_app, tmp_path):
+    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free port against the fake OpenAI.
+
+    `serve_gunicorn(workers=2, SETTING="value", …)`: keyword settings go into the server's
+    environment. Servers still running at the end get SIGTERM."""
+    servers = []
+
+    def start(workers: int = 1, wait_ready: bool = True, **settings) -> GunicornServer:
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": database_url, "OPENAI_API_KEY": ",".join(OPENAI_KEYS),
+               "OPENAI_BASE_URL": fake_openai.base_url, "GEMINI_API_KEY": "", "AICHAT_PROVIDER_ORDER": "openai",
+               "AICHAT_API_KEYS": CLIENT_KEY, "AICHAT_RATE_LIMIT": "10000/second",
+               "AICHAT_BIND": f"127.0.0.1:{port}", "AICHAT_WORKERS": str(workers),
+               "AICHAT_GRACEFUL_TIMEOUT": "20", "SECRET_KEY": "test-secret-key-for-gunicorn-servers-0001",
+               "AICHAT_ENV": "development"}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update({name: str(value) for name, value in settings.items()})
+        log_path = tmp_path / f"gunicorn-{port}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while wait_ready and time.monotonic() < deadline:
+            try:
+                if requests.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            if wait_ready:
+                proc.kill()
+                pytest.fail("gunicorn did not start: " + log_path.read_text(errors="replace")[-2000:])
+        server = GunicornServer(base, proc, make_app(), env, log_path)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()

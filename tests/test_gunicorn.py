@@ -1,64 +1,21 @@
 """The production way: gunicorn with gevent workers, as a separate process, against a fake upstream."""
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from aichat import create_app
-from tests.conftest import CLIENT_KEY, OPENAI_KEYS, usage_rows
+from tests.conftest import usage_rows
 from tests.usage.test_recording import client_leaves_after
 
-ROOT = Path(__file__).resolve().parent.parent
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False, "model": "gpt-4o-mini"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def gunicorn(database_url, fake_openai, make_app, request):
-    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free port; yields (base_url, process, app).
-
-    Parametrize indirectly with a number to run that many workers (default one)."""
-    port = free_port()
-    workers = str(getattr(request, "param", 1))
-    env = {**os.environ, "DATABASE_URL": database_url, "OPENAI_API_KEY": ",".join(OPENAI_KEYS),
-           "OPENAI_BASE_URL": fake_openai.base_url, "GEMINI_API_KEY": "", "AICHAT_PROVIDER_ORDER": "openai",
-           "AICHAT_API_KEYS": CLIENT_KEY, "AICHAT_RATE_LIMIT": "10000/second", "AICHAT_BIND": f"127.0.0.1:{port}",
-           "AICHAT_WORKERS": workers, "AICHAT_GRACEFUL_TIMEOUT": "20", "SECRET_KEY": "test"}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    # An app on the same database, only to read the rows the server wrote.
-    reader = make_app()
-    yield base, proc, reader
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def gunicorn(serve_gunicorn, request):
+    """One gunicorn server against the fake OpenAI; parametrize indirectly with a number of workers."""
+    server = serve_gunicorn(workers=getattr(request, "param", 1), AICHAT_GRACEFUL_TIMEOUT="20")
+    return server.base, server.proc, server.reader
 
 
 def test_streams_and_json_through_gunicorn(gunicorn):

@@ -46,3 +46,8 @@ def site_domain() -> str:
     except ValueError:  # e.g. an unclosed IPv6 bracket: no host to bill
         return "unknown"
     return host[:255] if host else "unknown"
+
+
+def note_served(provider: str, model: str) -> None:
+    """Who answered this request, for its log line and metrics (`g.served`)."""
+    g.served = (provider, model)

@@ -121,4 +121,5 @@ def _retry_after() -> int:
 
 
 def _is_api(path: str) -> bool:
-    return path.startswith(("/api/", "/v1/")) or path in ("/api", "/v1")
+    """JSON surfaces: errors there are JSON too (the health endpoints included)."""
+    return path.startswith(("/api/", "/v1/", "/health/")) or path in ("/api", "/v1", "/health", "/metrics")

@@ -25,8 +25,11 @@ def chat_completions():
     ctx = context.call_context("v1", site=validation.site_domain(data))
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
+        context.note_served(session.provider, session.model)
         return sse.response(_chunks(session, include_usage), session.close)
-    return jsonify(_completion(context.gateway().complete(req, ctx), ctx.request_id))
+    result = context.gateway().complete(req, ctx)
+    context.note_served(result.provider, result.model)
+    return jsonify(_completion(result, ctx.request_id))
 
 
 @bp.get("/models")

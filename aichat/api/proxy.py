@@ -42,8 +42,11 @@ def chat():
     ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
+        context.note_served(session.provider, session.model)
         return sse.response(_events(session), session.close)
-    return jsonify(_body(context.gateway().complete(req, ctx), ctx.request_id))
+    result = context.gateway().complete(req, ctx)
+    context.note_served(result.provider, result.model)
+    return jsonify(_body(result, ctx.request_id))
 
 
 def _body(result: ChatResult, request_id: str) -> dict:

@@ -1,9 +1,30 @@
-"""`/health`: liveness, no database or network work."""
-from flask import Blueprint
+"""`/health` (liveness), `/health/ready` (readiness) and `/health/verify` (the full check, admins only).
+
+Load balancers poll these every second: they are exempt from rate limits and never logged
+per request unless AICHAT_ACCESS_LOG_HEALTH is set.
+"""
+from flask import Blueprint, current_app
+
+from aichat.api.auth import admin_required
+from aichat.extensions import limiter
+
+from .checks import FAIL, run_checks
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+@limiter.exempt
 def live():
+    """The process answers: no database or network work."""
     return {"status": "ok"}
+
+
+@bp.get("/health/verify")
+@limiter.exempt
+@admin_required
+def verify():
+    """Every deployment check, as `flask verify --json` prints them."""
+    results = run_checks(current_app._get_current_object())
+    failed = any(check.status == FAIL for check in results)
+    return {"ok": not failed, "checks": [check.as_dict() for check in results]}
