@@ -192,13 +192,13 @@ def instance_secret_key(instance_path: str) -> str | None:
     place), and whoever loses the race reads the winner's key.
     """
     import secrets
+    import tempfile
 
     path = os.path.join(instance_path, SECRET_KEY_FILE)
     try:
         os.makedirs(instance_path, exist_ok=True)
         if not os.path.exists(path):
-            temp = f"{path}.{os.getpid()}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd, temp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")  # mode 0600
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(48))
             try:

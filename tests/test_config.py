@@ -46,3 +46,46 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
     assert app.config["GEMINI_MODEL"] == "gemini-from-dotenv"
     assert app.config["OPENAI_MODEL"] == "gpt-from-environment"
     assert app.extensions["aichat.gateway"].router.demo, "no keys anywhere: the demo answers"
+
+
+def test_a_secret_key_is_generated_once_in_the_instance_folder(tmp_path):
+    """With no SECRET_KEY set, is a random one written on first start and then kept?"""
+    from aichat.config import SECRET_KEY_FILE, instance_secret_key
+
+    first = instance_secret_key(str(tmp_path))
+    path = tmp_path / SECRET_KEY_FILE
+    assert first and len(first) >= 32 and path.read_text() == first
+    assert path.stat().st_mode & 0o777 == 0o600, "only the owner may read the key"
+    assert instance_secret_key(str(tmp_path)) == first
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_KEY_FILE], "no temporary file left behind"
+    assert instance_secret_key(str(tmp_path / "other")) != first
+
+
+def test_workers_starting_at_once_agree_on_one_key(tmp_path):
+    """Several processes create the key at the same moment: all of them end up with the same one."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(6) as pool:
+        keys = pool.map(_key_in, [str(tmp_path)] * 24)
+    assert len(set(keys)) == 1 and keys[0]
+
+
+def _key_in(path):
+    from aichat.config import instance_secret_key
+
+    return instance_secret_key(path)
+
+
+def test_no_key_file_where_the_instance_folder_cannot_be_written(tmp_path):
+    from aichat.config import instance_secret_key
+
+    (tmp_path / "a-file").write_text("")
+    assert instance_secret_key(str(tmp_path / "a-file" / "instance")) is None
+
+
+def test_a_secret_key_from_the_environment_is_used_as_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    assert create_app().config["SECRET_KEY"] == "k" * 40
