@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -19,6 +20,8 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._probe_claimed_at: float | None = None
         self._lock = threading.Lock()
+        # Told the new state when the circuit opens, lets its probe through, or closes (for metrics).
+        self.on_change: Callable[[str], None] | None = None
 
     @property
     def state(self) -> str:
@@ -42,13 +45,17 @@ class CircuitBreaker:
             if state == OPEN or self._probe_in_flight():
                 return False
             self._probe_claimed_at = self._clock()
-            return True
+        self._changed(HALF_OPEN)
+        return True
 
     def record_success(self) -> None:
         with self._lock:
+            was_open = self._opened_at is not None
             self._failures.clear()
             self._opened_at = None
             self._probe_claimed_at = None
+        if was_open:
+            self._changed(CLOSED)
 
     def record_failure(self) -> None:
         with self._lock:
@@ -57,13 +64,19 @@ class CircuitBreaker:
                 # A failed probe (or a straggler): open again for a full cool-down.
                 self._opened_at = now
                 self._probe_claimed_at = None
-                return
-            self._failures.append(now)
-            while self._failures and now - self._failures[0] > self.window:
-                self._failures.popleft()
-            if len(self._failures) >= self.threshold:
+            else:
+                self._failures.append(now)
+                while self._failures and now - self._failures[0] > self.window:
+                    self._failures.popleft()
+                if len(self._failures) < self.threshold:
+                    return
                 self._opened_at = now
                 self._failures.clear()
+        self._changed(OPEN)
+
+    def _changed(self, state: str) -> None:
+        if self.on_change is not None:
+            self.on_change(state)
 
     def _probe_in_flight(self) -> bool:
         # A probe whose caller vanished must not hold the circuit half-open forever.
