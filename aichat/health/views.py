@@ -9,6 +9,7 @@ from aichat.api.auth import admin_required
 from aichat.extensions import limiter
 
 from .checks import FAIL, run_checks
+from .ready import readiness
 
 bp = Blueprint("health", __name__)
 
@@ -18,6 +19,14 @@ bp = Blueprint("health", __name__)
 def live():
     """The process answers: no database or network work."""
     return {"status": "ok"}
+
+
+@bp.get("/health/ready")
+@limiter.exempt
+def ready():
+    """200 when this process can serve chat, else 503 with the checks that failed (cached briefly)."""
+    body, is_ready = readiness(current_app._get_current_object()).answer()
+    return body, 200 if is_ready else 503, {"Cache-Control": "no-store"}
 
 
 @bp.get("/health/verify")
