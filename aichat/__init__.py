@@ -74,15 +74,18 @@ def init_gateway(app: Flask) -> None:
     from .api.auth import key_digests
     from .api.validation import Limits
     from .gateway import build_gateway
+    from .telemetry import metrics_of, observing
     from .usage.background import rollup_loop
     from .usage.recorder import UsageRecorder
     from .usage.store import batch_writer
 
-    recorder = UsageRecorder(batch_writer(app), app.config["AICHAT_USAGE_BATCH_SIZE"],
+    metrics = metrics_of(app)
+    recorder = UsageRecorder(batch_writer(app, on_written=metrics.written), app.config["AICHAT_USAGE_BATCH_SIZE"],
                              app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
-    app.extensions["aichat.gateway"] = build_gateway(app.config, recorder.submit)
+    app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, observing(app, recorder.submit))
+    metrics.watch_circuits(gateway.upstreams.values())
     app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
 
@@ -92,11 +95,13 @@ def init_web(app: Flask) -> None:
     from .api import register_api
     from .health.views import bp as health_bp
     from .request_id import init_request_ids
+    from .telemetry.views import bp as metrics_bp
 
     init_request_ids(app)
     register_api(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(metrics_bp)
 
 
 def init_cli(app: Flask) -> None:

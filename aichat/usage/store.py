@@ -1,6 +1,7 @@
 """Writing usage rows to the database."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import insert
@@ -12,9 +13,12 @@ from .costing import price_rows
 from .days import local_day, usage_zone
 from .rollup import mark_dirty
 
+log = logging.getLogger(__name__)
 
-def batch_writer(app) -> Callable[[list[dict]], None]:
-    """A function that inserts a batch of usage rows in one transaction, usable off-request."""
+
+def batch_writer(app, on_written: Callable[[list[dict]], None] | None = None) -> Callable[[list[dict]], None]:
+    """A function that inserts a batch of usage rows in one transaction, usable off-request;
+    `on_written` is told each batch once it is committed (the cost metric counts it then, and only once)."""
     zone = usage_zone(app.config)  # an unknown zone fails here, at start-up, not on every batch
 
     def write(batch: list[dict]) -> None:
@@ -23,5 +27,10 @@ def batch_writer(app) -> Callable[[list[dict]], None]:
             with db.engine.begin() as conn:
                 conn.execute(insert(AIUsageLog), batch)
                 mark_dirty(conn, {local_day(row["created_at"], zone) for row in batch})  # same transaction
+            if on_written is not None:
+                try:
+                    on_written(batch)
+                except Exception:  # noqa: BLE001 - the rows are written: a retry would insert them twice
+                    log.exception("could not count a written usage batch")
 
     return write

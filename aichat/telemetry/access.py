@@ -1,0 +1,81 @@
+"""Per request: count it, time it and log one line, once its response has been sent to the end.
+
+A stream's response is closed only when its last event has gone out (or the client left), so
+its duration and log line cover the whole stream.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, g, request
+
+from .logs import access_logger
+from .metrics import UNMATCHED, Metrics
+
+# Polled every second by balancers and scrapers: logged only when AICHAT_ACCESS_LOG_HEALTH is set.
+QUIET_ENDPOINTS = frozenset({"health.live", "health.ready", "metrics.scrape"})
+EVENT_STREAM = "text/event-stream"
+
+
+def watch_requests(app: Flask, metrics: Metrics) -> None:
+    """Before/after hooks that feed the request metrics and the access log."""
+    log_on = app.config["AICHAT_ACCESS_LOG"]
+    log_quiet = app.config["AICHAT_ACCESS_LOG_HEALTH"]
+    log = access_logger()
+
+    @app.before_request
+    def start():
+        g.telemetry_started = time.perf_counter()
+
+    @app.after_request
+    def finish(response):
+        started = g.get("telemetry_started") or time.perf_counter()
+        rule = request.url_rule
+        endpoint = rule.endpoint if rule is not None else UNMATCHED
+        status = response.status_code
+        streamed = response.mimetype == EVENT_STREAM
+        line = None
+        if log_on and (log_quiet or endpoint not in QUIET_ENDPOINTS):
+            line = _fields(endpoint, status, streamed)
+        if streamed:
+            metrics.streams.inc()
+
+        def closed():
+            seconds = time.perf_counter() - started
+            if streamed:
+                metrics.streams.dec()
+            metrics.request(endpoint, status, seconds)
+            if line is not None:
+                line["latency_ms"] = round(seconds * 1000, 2)
+                log.info("request", extra={"access": line})
+
+        response.call_on_close(closed)
+        return response
+
+
+def _fields(endpoint: str, status: int, streamed: bool) -> dict:
+    """What the line says about this request; never a header, a key or a body."""
+    provider, model = g.get("served") or (None, None)
+    return {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "path": request.path[:256],
+        "endpoint": endpoint,
+        "status": status,
+        "latency_ms": None,
+        "provider": provider,
+        "model": model,
+        "stream": streamed,
+        "caller": _caller(),
+        "remote_addr": request.remote_addr,
+    }
+
+
+def _caller() -> str | None:
+    """A client key's label, or the admin's name; both are safe to log."""
+    caller = g.get("caller")
+    if caller is not None:
+        return caller
+    admin = g.get("admin")
+    name = getattr(admin, "username", None) if admin is not None else None
+    return f"admin:{name}" if name else None

@@ -1,0 +1,141 @@
+"""The Prometheus metrics: what is counted, and how a scrape reads them.
+
+Under gunicorn every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR and a
+scrape adds them up across workers (gunicorn.conf.py sets the directory up). Without that
+variable (flask run, tests) each app has its own registry, so many apps in one process do
+not clash.
+"""
+from __future__ import annotations
+
+import os
+
+from aichat.gateway.breaker import CLOSED, HALF_OPEN, OPEN
+
+# The circuit gauges' values; under several workers the scrape shows the highest (worst) one.
+CIRCUIT_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+TOKEN_KINDS = ("prompt", "completion", "cached", "reasoning")
+# Whole requests (a stream lasts as long as its answer) and single upstream attempts.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+UNMATCHED = "unmatched"  # the endpoint label of every URL no route matched: one series, not one per URL
+
+
+def multiprocess_dir() -> str | None:
+    """prometheus_client's own variable: it decides how values are stored, so it decides here too."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class _Children:
+    """A labelled metric's children, looked up once per label values (`labels()` takes a lock)."""
+
+    __slots__ = ("metric", "cache")
+
+    def __init__(self, metric):
+        self.metric = metric
+        self.cache: dict[tuple, object] = {}
+
+    def __call__(self, *values):
+        child = self.cache.get(values)
+        if child is None:
+            child = self.cache[values] = self.metric.labels(*values)
+        return child
+
+
+class Metrics:
+    """Every aichat_* metric of one app, and the observations the app makes on them."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.multiprocess_dir = multiprocess_dir()
+        self.registry = registry = CollectorRegistry()
+        self.requests = _Children(Counter(
+            "aichat_requests", "HTTP requests answered, by Flask endpoint and status code.",
+            ["endpoint", "status"], registry=registry))
+        self.request_seconds = _Children(Histogram(
+            "aichat_request_duration_seconds", "Time to answer a request; for a stream, until it ended.",
+            ["endpoint"], buckets=DURATION_BUCKETS, registry=registry))
+        self.attempts = _Children(Counter(
+            "aichat_upstream_attempts", "Upstream calls, by provider and outcome (success, error, cancelled).",
+            ["provider", "outcome"], registry=registry))
+        self.upstream_errors = _Children(Counter(
+            "aichat_upstream_errors", "Failed upstream calls, by provider and error code.",
+            ["provider", "code"], registry=registry))
+        self.failovers = _Children(Counter(
+            "aichat_failovers", "Failed upstream calls that moved the request to another key or provider.",
+            ["provider"], registry=registry))
+        self.upstream_seconds = _Children(Histogram(
+            "aichat_upstream_latency_seconds", "Duration of one upstream call, success or not.",
+            ["provider"], buckets=DURATION_BUCKETS, registry=registry))
+        self.ttft_seconds = _Children(Histogram(
+            "aichat_upstream_ttft_seconds", "Time to the first token of an upstream stream.",
+            ["provider"], buckets=TTFT_BUCKETS, registry=registry))
+        self.tokens = _Children(Counter(
+            "aichat_tokens", "Tokens, by provider, served model and kind (prompt, completion, cached, reasoning).",
+            ["provider", "model", "kind"], registry=registry))
+        self.cost = _Children(Counter(
+            "aichat_cost", "Cost of priced upstream calls, counted when their usage rows are written.",
+            ["currency"], registry=registry))
+        self.circuit = _Children(Gauge(
+            "aichat_circuit_state", "A provider's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
+            ["provider"], multiprocess_mode="livemax", registry=registry))
+        self.key_circuit = _Children(Gauge(
+            "aichat_key_circuit_state", "An upstream key's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
+            ["provider", "key"], multiprocess_mode="livemax", registry=registry))
+        self.streams = Gauge("aichat_streams_in_flight", "SSE responses being sent now, all workers together.",
+                             multiprocess_mode="livesum", registry=registry)
+
+    # --- observations ---------------------------------------------------------
+
+    def request(self, endpoint: str, status: int, seconds: float) -> None:
+        self.requests(endpoint, status).inc()
+        self.request_seconds(endpoint).observe(seconds)
+
+    def attempt(self, record: dict) -> None:
+        """One upstream attempt, from the usage record the gateway hands on."""
+        provider = record["provider"]
+        self.attempts(provider, record["status"]).inc()
+        if record["error_code"]:
+            self.upstream_errors(provider, record["error_code"]).inc()
+        if record["failed_over"]:
+            self.failovers(provider).inc()
+        self.upstream_seconds(provider).observe(record["latency_ms"] / 1000)
+        if record["ttft_ms"] is not None:
+            self.ttft_seconds(provider).observe(record["ttft_ms"] / 1000)
+        model = record["model_served"] or ""
+        for kind in TOKEN_KINDS:
+            count = record[f"{kind}_tokens"]
+            if count:
+                self.tokens(provider, model, kind).inc(count)
+
+    def written(self, rows: list[dict]) -> None:
+        """Cost of usage rows now in the database (priced, or left unpriced without a currency)."""
+        for row in rows:
+            cost, currency = row.get("cost"), row.get("currency")
+            if cost and currency:
+                self.cost(currency).inc(float(cost))
+
+    def watch_circuits(self, upstreams) -> None:
+        """Show every provider's and key's circuit, and follow their changes from now on."""
+        for upstream in upstreams:
+            self._watch(upstream.breaker, self.circuit(upstream.name))
+            for key in upstream.keys:
+                self._watch(key.breaker, self.key_circuit(upstream.name, key.label))
+
+    @staticmethod
+    def _watch(breaker, gauge) -> None:
+        gauge.set(CIRCUIT_VALUES[breaker.state])
+        breaker.on_change = lambda state: gauge.set(CIRCUIT_VALUES[state])
+
+    # --- scraping -------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format: every worker's values under gunicorn, this app's otherwise."""
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, self.multiprocess_dir)
+        return generate_latest(registry)

@@ -1,0 +1,150 @@
+"""Each aichat_* metric family, in one process: what a request, an attempt, a failover or a written row adds."""
+from decimal import Decimal
+
+import pytest
+
+from aichat.gateway.breaker import CLOSED, HALF_OPEN, OPEN
+from tests.conftest import GEMINI_KEYS, usage_rows
+
+from .scrape import Delta, scrape
+
+URL = "/api/v1/ai-proxy/chat"
+BODY = {"messages": [{"role": "user", "content": "hello there"}], "suggestions": False}
+
+
+def post(client, **extra):
+    """One chat call whose response is closed, as a WSGI server closes it."""
+    with client.post(URL, json={**BODY, **extra}) as resp:
+        resp.get_data()
+        return resp
+
+
+def test_a_json_chat_counts_the_request_the_attempt_and_its_tokens(gateway_app):
+    """Does one JSON chat add one request, one successful attempt, its latency and exactly its tokens?"""
+    app = gateway_app()
+    client = app.test_client()
+    before = scrape(client)
+    assert post(client, model="gpt-4o-mini").status_code == 200
+    (row,) = usage_rows(app, at_least=1)
+    delta = Delta(before, scrape(client))
+    assert delta("aichat_requests_total", endpoint="proxy.chat", status="200") == 1
+    assert delta("aichat_request_duration_seconds_count", endpoint="proxy.chat") == 1
+    assert delta("aichat_upstream_attempts_total", provider="openai", outcome="success") == 1
+    assert delta("aichat_upstream_latency_seconds_count", provider="openai") == 1
+    assert delta("aichat_upstream_ttft_seconds_count", provider="openai") == 0, "JSON calls have no first token"
+    assert delta("aichat_tokens_total", provider="openai", model="gpt-4o-mini", kind="prompt") == row["prompt_tokens"]
+    assert delta("aichat_tokens_total", provider="openai", model="gpt-4o-mini", kind="completion") == 3
+    assert delta("aichat_failovers_total", provider="openai") == 0
+
+
+def test_a_scrape_counts_itself_and_unknown_urls_share_one_label(app):
+    """Are a 404 for any URL counted under one `unmatched` series, and a 400 under its endpoint?"""
+    client = app.test_client()
+    before = scrape(client)
+    for path in ("/nope", "/api/v1/nothing-here", "/v1/whatever?x=1"):
+        with client.get(path) as resp:
+            assert resp.status_code == 404
+    with client.post(URL, json={"messages": []}) as resp:
+        assert resp.status_code == 400
+    after = scrape(client)
+    delta = Delta(before, after)
+    assert delta("aichat_requests_total", endpoint="unmatched", status="404") == 3
+    assert delta("aichat_requests_total", endpoint="proxy.chat", status="400") == 1
+    assert delta("aichat_requests_total", endpoint="metrics.scrape", status="200") == 1
+    endpoints = {dict(labels)["endpoint"] for labels in after.series("aichat_requests_total")}
+    assert endpoints == {"unmatched", "proxy.chat", "metrics.scrape"}
+
+
+def test_a_failover_counts_the_error_its_code_and_the_failover(gateway_app, fake_gemini):
+    """Does a 500 from the first key count one error with its code, one failover, then one success?"""
+    app = gateway_app()
+    client = app.test_client()
+    fake_gemini.plan(key=GEMINI_KEYS[0], status=500)
+    before = scrape(client)
+    assert post(client).status_code == 200
+    delta = Delta(before, scrape(client))
+    assert delta("aichat_upstream_attempts_total", provider="gemini", outcome="error") == 1
+    assert delta("aichat_upstream_attempts_total", provider="gemini", outcome="success") == 1
+    assert delta("aichat_upstream_errors_total", provider="gemini", code="upstream_server_error") == 1
+    assert delta("aichat_failovers_total", provider="gemini") == 1
+    assert delta("aichat_requests_total", endpoint="proxy.chat", status="200") == 1
+
+
+def test_a_stream_is_timed_whole_and_counted_in_flight_until_it_ends(gateway_app, fake_gemini):
+    """Is a stream in flight while its response is open, back to 0 once closed, with one first-token time?"""
+    app = gateway_app()
+    client = app.test_client()
+    before = scrape(client)
+    resp = client.post(URL, json={**BODY, "stream": True})
+    assert resp.status_code == 200 and resp.mimetype == "text/event-stream"
+    assert scrape(client).value("aichat_streams_in_flight") == 1
+    second = client.post(URL, json={**BODY, "stream": True})
+    assert scrape(client).value("aichat_streams_in_flight") == 2
+    assert "event: done" in resp.get_data(as_text=True)
+    resp.close()
+    assert scrape(client).value("aichat_streams_in_flight") == 1
+    second.close()  # the client went away before reading anything
+    after = scrape(client)
+    assert after.value("aichat_streams_in_flight") == 0
+    usage_rows(app, at_least=2)
+    delta = Delta(before, scrape(client))
+    assert delta("aichat_requests_total", endpoint="proxy.chat", status="200") == 2
+    assert delta("aichat_request_duration_seconds_count", endpoint="proxy.chat") == 2
+    assert delta("aichat_upstream_ttft_seconds_count", provider="gemini") == 2
+    assert delta("aichat_upstream_attempts_total", provider="gemini", outcome="success") == 1
+    assert delta("aichat_upstream_attempts_total", provider="gemini", outcome="cancelled") == 1
+
+
+def test_cost_is_counted_once_the_priced_rows_are_written(gateway_app):
+    """Does the cost counter equal the cost of the rows written, in their currency, and only once?"""
+    app = gateway_app()
+    client = app.test_client()
+    before = scrape(client)
+    for model in ("gpt-4o-mini", "gemini-2.5-flash", "gpt-4o-mini"):
+        assert post(client, model=model).status_code == 200
+    rows = usage_rows(app, at_least=3)
+    assert all(row["currency"] == "USD" and row["cost"] > 0 for row in rows)
+    delta = Delta(before, scrape(client))
+    assert delta("aichat_cost_total", currency="USD") == pytest.approx(float(sum(Decimal(r["cost"]) for r in rows)))
+    counted = scrape(client).value("aichat_cost_total", currency="USD")
+    usage_rows(app, at_least=3)  # another flush writes nothing new
+    assert scrape(client).value("aichat_cost_total", currency="USD") == counted
+
+
+def test_circuit_gauges_follow_a_breaker_open_half_open_and_closed(gateway_app, fake_gemini):
+    """After gemini fails once with a threshold of 1, are its circuit and its key's circuit 2 (open)?"""
+    app = gateway_app(AICHAT_CIRCUIT_FAILURES=1, AICHAT_CIRCUIT_COOLDOWN=60.0)
+    client = app.test_client()
+    start = scrape(client)
+    assert start.value("aichat_circuit_state", provider="gemini") == 0
+    assert start.value("aichat_key_circuit_state", provider="gemini", key="gemini#1") == 0
+    assert start.value("aichat_key_circuit_state", provider="openai", key="openai#2") == 0
+    fake_gemini.plan(status=500)
+    resp = post(client)
+    assert resp.status_code == 200 and resp.json["provider"] == "openai"
+    opened = scrape(client)
+    assert opened.value("aichat_circuit_state", provider="gemini") == 2
+    assert opened.value("aichat_key_circuit_state", provider="gemini", key="gemini#1") == 2
+    assert opened.value("aichat_key_circuit_state", provider="gemini", key="gemini#2") == 0
+    assert opened.value("aichat_circuit_state", provider="openai") == 0
+    # The breaker's own transitions, as the pipeline drives them after the cool-down.
+    breaker = app.extensions["aichat.gateway"].upstreams["gemini"].breaker
+    breaker.cooldown = 0
+    assert breaker.state == HALF_OPEN and breaker.allow()
+    assert scrape(client).value("aichat_circuit_state", provider="gemini") == 1
+    breaker.record_failure()
+    assert breaker.state in (OPEN, HALF_OPEN)
+    assert scrape(client).value("aichat_circuit_state", provider="gemini") == 2
+    breaker.record_success()
+    assert breaker.state == CLOSED
+    assert scrape(client).value("aichat_circuit_state", provider="gemini") == 0
+
+
+def test_two_apps_in_one_process_count_apart(gateway_app):
+    """Without PROMETHEUS_MULTIPROC_DIR each app has its own registry: do two apps keep their own counts?"""
+    first, second = gateway_app(), gateway_app()
+    post(first.test_client())
+    post(first.test_client())
+    post(second.test_client())
+    assert scrape(first.test_client()).value("aichat_requests_total", endpoint="proxy.chat", status="200") == 2
+    assert scrape(second.test_client()).value("aichat_requests_total", endpoint="proxy.chat", status="200") == 1
