@@ -29,6 +29,35 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
+    """Drain on SIGTERM; give httpcore the real poll(2)."""
+    _drain_on_sigterm(worker)
+    _real_poll()
+
+
+def _drain_on_sigterm(worker):
+    """SIGTERM: gunicorn stops accepting and waits for requests in flight; the app starts draining.
+
+    Streams may run until AICHAT_STOP_DEADLINE (kept below the graceful timeout), then each one
+    still open ends with a `server_shutting_down` error event and has its usage row written, so
+    the worker exits by itself (0) with every row flushed instead of being killed at the timeout.
+    """
+    import signal
+
+    lifecycle = getattr(worker.wsgi, "extensions", {}).get("aichat.lifecycle")
+    if lifecycle is None:
+        return
+    lifecycle.clamp(worker.cfg.graceful_timeout)
+    lifecycle.track_greenlets()
+    stop_accepting = signal.getsignal(signal.SIGTERM)  # gunicorn's: the worker is no longer alive
+
+    def on_sigterm(signum, frame):
+        stop_accepting(signum, frame)
+        lifecycle.begin_drain()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _real_poll():
     """Give httpcore's idle-connection probe the real poll(2).
 
     Before each request the upstream pool probes every idle connection with a zero-timeout
@@ -44,41 +73,3 @@ def post_worker_init(worker):
     httpcore2._utils.select = types.SimpleNamespace(
         poll=monkey.get_original("select", "poll"), select=monkey.get_original("select", "select"),
         POLLIN=select.POLLIN)
-
-
-# Prometheus multiprocess mode: each worker writes its metric values to files in one directory
-# and /metrics adds them up. The variable must be set before any worker imports prometheus_client.
-_metrics_dir_made = None  # the private directory this server start made, removed on exit
-
-
-def on_starting(server):
-    """Give the workers a metrics directory: a fresh private one, or the one set, emptied.
-
-    Files left by an earlier run would be added to this run's counts.
-    """
-    import glob
-    import tempfile
-
-    global _metrics_dir_made
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if path:
-        os.makedirs(path, exist_ok=True)
-        for name in glob.glob(os.path.join(path, "*.db")):
-            os.remove(name)
-    else:
-        path = _metrics_dir_made = tempfile.mkdtemp(prefix="aichat-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-
-
-def child_exit(server, worker):
-    """A dead worker's live gauges (streams in flight, circuits) stop counting; its counters stay."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    import shutil
-
-    if _metrics_dir_made:
-        shutil.rmtree(_metrics_dir_made, ignore_errors=True)

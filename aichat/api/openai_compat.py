@@ -4,9 +4,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from aichat.gateway import ChatResult, StreamSession
+from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
 
 from . import context, sse, validation
@@ -26,7 +27,8 @@ def chat_completions():
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)
-        return sse.response(_chunks(session, include_usage), session.close)
+        return sse.response(_chunks(session, include_usage, current_app.extensions["aichat.lifecycle"]),
+                            session.close)
     result = context.gateway().complete(req, ctx)
     context.note_served(result.provider, result.model)
     return jsonify(_completion(result, ctx.request_id))
@@ -59,8 +61,9 @@ def _completion(result: ChatResult, request_id: str) -> dict:
     }
 
 
-def _chunks(session: StreamSession, include_usage: bool) -> Iterator[str]:
-    """chat.completion.chunk events as text arrives, the usage chunk when asked for, then [DONE]."""
+def _chunks(session: StreamSession, include_usage: bool, lifecycle: Lifecycle) -> Iterator[str]:
+    """chat.completion.chunk events as text arrives, the usage chunk when asked for, then [DONE];
+    an error chunk if upstream fails or the server is stopping."""
     head = {"id": f"chatcmpl-{session.ctx.request_id}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": session.model, "system_fingerprint": None}
     extra = {"usage": None} if include_usage else {}
@@ -71,8 +74,11 @@ def _chunks(session: StreamSession, include_usage: bool) -> Iterator[str]:
 
     try:
         yield chunk({"role": "assistant", "content": ""})
-        for text in session:
-            yield chunk({"content": text})
+        with lifecycle.watch(session):
+            for text in session:
+                yield chunk({"content": text})
+                if lifecycle.deadline is not None:
+                    lifecycle.check(session)
         yield chunk({}, session.finish_reason or "stop")
         if include_usage:
             yield sse.data_frame({**head, "choices": [], "usage": _usage(session.final_usage())})

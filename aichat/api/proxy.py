@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from aichat.extensions import limiter
 from aichat.gateway import ChatResult, StreamSession
+from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
 
 from . import context, sse, validation
@@ -43,7 +44,7 @@ def chat():
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)
-        return sse.response(_events(session), session.close)
+        return sse.response(_events(session, current_app.extensions["aichat.lifecycle"]), session.close)
     result = context.gateway().complete(req, ctx)
     context.note_served(result.provider, result.model)
     return jsonify(_body(result, ctx.request_id))
@@ -61,12 +62,16 @@ def _body(result: ChatResult, request_id: str) -> dict:
     }
 
 
-def _events(session: StreamSession) -> Iterator[str]:
-    """`delta` events as text arrives, then one `done` event, or an `error` event if upstream fails."""
+def _events(session: StreamSession, lifecycle: Lifecycle) -> Iterator[str]:
+    """`delta` events as text arrives, then one `done` event, or an `error` event if upstream fails
+    or the server is stopping."""
     request_id = session.ctx.request_id
     try:
-        for text in session:
-            yield sse.frame("delta", {"content": text})
+        with lifecycle.watch(session):
+            for text in session:
+                yield sse.frame("delta", {"content": text})
+                if lifecycle.deadline is not None:
+                    lifecycle.check(session)
         yield sse.frame("done", {
             "id": request_id,
             "model": session.model,

@@ -250,6 +250,10 @@ class StreamSession:
             if text:
                 yield text
 
+    def end_with(self, err: ProviderError) -> None:
+        """Record the stream as ended by `err` (the server is stopping) when it is closed."""
+        self._error = err
+
     def final_usage(self) -> Usage:
         """Upstream's counts when it sent them; otherwise an estimate of what was delivered."""
         if self.usage is None:

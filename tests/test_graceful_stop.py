@@ -1,0 +1,191 @@
+"""Graceful stop: SIGTERM while streams and JSON calls are in flight, against a live gunicorn."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+from tests.conftest import CLIENT_KEY, usage_rows
+
+STOP_DEADLINE = 4.0
+GRACEFUL_TIMEOUT = 12
+MARGIN = 3.0  # the deadline is noticed at once; this covers delivery and a busy machine
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+# What the fake upstream does for each kind of call.
+BEHAVIOURS = {
+    "short": {"text": "one two three four five six seven eight nine ten", "chunk_interval": 0.3},
+    "steady": {"text": " ".join(["word"] * 300), "chunk_interval": 0.1},
+    # The first delta, then nothing for a minute: only a wake-up can end this one at the deadline.
+    "silent": {"chunks": ["first", " second", " third"], "chunk_interval": 60.0},
+    "json": {"text": "a slow answer", "delay": 2.5},
+}
+
+
+@dataclass
+class Call:
+    kind: str  # a key of BEHAVIOURS
+    surface: str  # "api" (/api/v1/ai-proxy/chat) or "v1" (/v1/chat/completions)
+    request_id: str
+    status: int | None = None
+    events: list = field(default_factory=list)  # (monotonic time, event name, data)
+    body: str = ""
+    ended_at: float | None = None
+    failure: str | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.kind != "json"
+
+    def run(self, base: str) -> None:
+        try:
+            self._run(base)
+        except Exception as exc:  # noqa: BLE001 - reported by the test's assertions
+            self.failure = repr(exc)
+        self.ended_at = time.monotonic()
+
+    def _run(self, base: str) -> None:
+        headers = {"X-Request-ID": self.request_id}
+        if self.surface == "v1":
+            url, body = base + "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}
+            headers["Authorization"] = f"Bearer {CLIENT_KEY}"
+        else:
+            url, body = base + "/api/v1/ai-proxy/chat", {"model": "gpt-4o-mini", "messages": MESSAGES,
+                                                         "suggestions": False}
+        body["stream"] = self.stream
+        with requests.post(url, json=body, headers=headers, stream=True, timeout=30) as resp:
+            self.status = resp.status_code
+            if not self.stream:
+                self.body = resp.text
+                return
+            event = "message"
+            for line in resp.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    event = line[len("event: "):]
+                elif line.startswith("data: "):
+                    data = line[len("data: "):]
+                    self.events.append((time.monotonic(), event, data if data == "[DONE]" else json.loads(data)))
+                    event = "message"
+
+    def completed(self) -> bool:
+        if not self.stream:
+            return self.status == 200 and "slow answer" in self.body
+        last = self.events[-1][1:] if self.events else (None, None)
+        return last == ("done", last[1]) if self.surface == "api" else last == ("message", "[DONE]")
+
+    def shutdown_error(self) -> dict | None:
+        """The error the stream ended with, if it ended with one."""
+        if not self.events:
+            return None
+        _, event, data = self.events[-1]
+        if self.surface == "api" and event == "error":
+            return data["error"]
+        if self.surface == "v1" and isinstance(data, dict) and "error" in data:
+            return data["error"]
+        return None
+
+
+def _start(base, fake_openai, calls: list[Call]) -> list[threading.Thread]:
+    """Start the calls one by one, so each takes the upstream behaviour planned for it."""
+    threads = []
+    for i, call in enumerate(calls, 1):
+        fake_openai.plan(**BEHAVIOURS[call.kind])
+        thread = threading.Thread(target=call.run, args=(base,))
+        thread.start()
+        threads.append(thread)
+        assert fake_openai.wait_until(lambda: fake_openai.pending_plans == 0 and len(_chats(fake_openai)) >= i,
+                                      timeout=10), f"upstream never saw call {call.request_id}"
+    return threads
+
+
+def _chats(fake_openai) -> list:
+    return [r for r in list(fake_openai.requests) if r.path.endswith("/chat/completions")]
+
+
+def _refused(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_sigterm_during_20_streams_ends_each_one_by_the_deadline_with_its_usage_row(serve_gunicorn, fake_openai):
+    """SIGTERM with 20 streams open (short, steady, silent upstream; both surfaces) and JSON calls in flight:
+    does each stream complete or end with server_shutting_down by the deadline, with one usage row each,
+    and does the server refuse new connections and exit 0 within the graceful timeout?"""
+    server = serve_gunicorn(AICHAT_STOP_DEADLINE=STOP_DEADLINE, AICHAT_GRACEFUL_TIMEOUT=GRACEFUL_TIMEOUT)
+    plan = ([("silent", "api")] * 4 + [("silent", "v1")] * 2 + [("steady", "api")] * 5 + [("steady", "v1")] * 2
+            + [("json", "api"), ("json", "v1")] + [("short", "api")] * 5 + [("short", "v1")] * 2)
+    calls = [Call(kind, surface, f"stop-{i:02d}-{kind}-{surface}") for i, (kind, surface) in enumerate(plan)]
+    assert sum(c.stream for c in calls) == 20
+
+    threads = _start(server.base, fake_openai, calls)
+    assert fake_openai.wait_until(lambda: fake_openai.open_streams >= 20, timeout=10)
+    sigterm_at = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+
+    # New connections are refused while the streams in flight still run.
+    host, port = server.base.removeprefix("http://").split(":")
+    refused = False
+    for _ in range(50):
+        if _refused(host, int(port)):
+            refused = True
+            break
+        time.sleep(0.1)
+    assert refused and time.monotonic() < sigterm_at + STOP_DEADLINE, "the server kept accepting after SIGTERM"
+
+    for thread in threads:
+        thread.join(GRACEFUL_TIMEOUT + MARGIN)
+    assert server.proc.wait(GRACEFUL_TIMEOUT) == 0
+    assert [c.failure for c in calls if c.failure] == []
+
+    for call in calls:
+        assert call.status == 200, call
+        assert call.ended_at > sigterm_at, f"{call.request_id} was not in flight at SIGTERM"
+        if call.kind in ("short", "json"):
+            assert call.completed(), f"{call.request_id} should have completed: {call.events[-1:]}"
+            continue
+        error = call.shutdown_error()
+        assert error and error["code"] == "server_shutting_down", f"{call.request_id}: {call.events[-1:]}"
+        assert "stop deadline" in error["message"]
+        # Cut at the deadline, not before it, and not long after.
+        assert sigterm_at + STOP_DEADLINE <= call.ended_at <= sigterm_at + STOP_DEADLINE + MARGIN
+        if call.kind == "steady":
+            assert any(t > sigterm_at + 1 for t, _, _ in call.events), "deltas stopped flowing at SIGTERM"
+
+    rows = {r["request_id"]: r for r in usage_rows(server.reader, at_least=len(calls))}
+    assert sorted(rows) == sorted(c.request_id for c in calls), "one usage row per call"
+    for call in calls:
+        row = rows[call.request_id]
+        if call.kind in ("short", "json"):
+            assert row["status"] == "success", row
+        else:
+            assert (row["status"], row["error_code"]) == ("error", "server_shutting_down"), row
+        assert row["completion_tokens"] > 0, "the tokens delivered so far are counted"
+
+    output = server.output()
+    assert "Worker graceful timeout" not in output and "Traceback" not in output
+    assert "ending 13 streams still open" in output
+
+
+def test_a_deadline_above_the_graceful_timeout_is_lowered_and_said_so(serve_gunicorn, fake_openai):
+    """AICHAT_STOP_DEADLINE=60 with a 10 s graceful timeout: is a silent stream still ended (at 5 s), so the
+    worker exits 0 by itself and writes the row, and does the log say the deadline was lowered?"""
+    server = serve_gunicorn(AICHAT_STOP_DEADLINE=60, AICHAT_GRACEFUL_TIMEOUT=10)
+    call = Call("silent", "api", "stop-clamped")
+    threads = _start(server.base, fake_openai, [call])
+    assert fake_openai.wait_until(lambda: fake_openai.open_streams >= 1, timeout=10)
+    server.proc.send_signal(signal.SIGTERM)
+    threads[0].join(15)
+    assert server.proc.wait(15) == 0
+    assert call.shutdown_error()["code"] == "server_shutting_down"
+    rows = usage_rows(server.reader, at_least=1)
+    assert [(r["request_id"], r["error_code"]) for r in rows] == [("stop-clamped", "server_shutting_down")]
+    assert "AICHAT_STOP_DEADLINE=60.0s" in server.output() and "using 5.0s" in server.output()
+    assert "Worker graceful timeout" not in server.output()
