@@ -80,6 +80,8 @@ class Defaults:
     AICHAT_ACCESS_LOG = True  # one JSON line per request on stderr
     AICHAT_ACCESS_LOG_HEALTH = False  # also for /health, /health/ready and /metrics (polled every second)
     AICHAT_STOP_DEADLINE = 25.0  # after SIGTERM, streams get this long, then end with an error event
+    AICHAT_WORKERS = 2  # gunicorn worker processes (gunicorn.conf.py reads it too); `flask verify` weighs it
+    AICHAT_VERIFY_TIMEOUT = 10.0  # seconds each `flask verify` check may take before it counts as failed
 
 
 def _split(value: str) -> list[str]:

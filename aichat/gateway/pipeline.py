@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from aichat.providers.base import ChatRequest, Completion, Delta, ProviderError, UpstreamTimeout, Usage
+from aichat.providers.base import ChatRequest, Completion, Delta, Message, ProviderError, UpstreamTimeout, Usage
 
 from . import suggestions as suggestions_mod
 from .failover import counts_against_key, counts_against_provider, should_failover
@@ -116,6 +116,30 @@ class Gateway:
                 continue
             return StreamSession(self, attempt, req, upstream_req, ctx, deltas, first)
         raise NoUpstreamAvailable(last_error)
+
+    # --- deployment checks ---------------------------------------------------
+
+    def probe(self, provider: str, ctx: CallContext, max_tokens: int = 5) -> Completion:
+        """One tiny call to `provider` with its first usable key, recorded like any attempt; raises ProviderError.
+
+        It only observes: no failover, and breakers and benched keys are left as live traffic set them.
+        """
+        upstream = self.upstreams[provider]
+        key = next((k for k in upstream.keys if k.invalid_reason is None and k.breaker.available()), None)
+        if key is None:
+            raise NoUpstreamAvailable(None)
+        req = ChatRequest([Message("user", "Reply with the single word: ok")], model=upstream.default_model,
+                          max_tokens=max_tokens)
+        attempt = _Attempt(1, upstream, key, upstream.default_model)
+        try:
+            completion = upstream.adapter.complete(key.client, req, attempt.model)
+        except ProviderError as err:
+            self._record(attempt, req, ctx, error=err)
+            raise
+        usage = completion.usage or self.counter.estimate_usage(completion.model or attempt.model, req.messages,
+                                                                completion.content)
+        self._record(attempt, req, ctx, usage=usage, model_served=completion.model)
+        return completion
 
     # --- the attempt loop's parts --------------------------------------------
 

@@ -1,0 +1,148 @@
+"""What the app talks to and offers: database, rate-limit storage, site frontends, routes."""
+from __future__ import annotations
+
+import os
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from .base import FAIL, OK, WARN, Check
+
+
+def database(app: Flask) -> Check:
+    """Reachable, and migrated to the revision this code expects."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from aichat.extensions import db
+
+    url = db.engine.url
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite and url.database not in (None, "", ":memory:") and not os.path.exists(url.database):
+        # Connecting would create an empty file; say what is missing instead.
+        return Check("database", FAIL, f"no database file at {url.database}: run `flask db upgrade`")
+    try:
+        with db.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the finding
+        return Check("database", FAIL, f"cannot connect ({type(exc).__name__}): check DATABASE_URL "
+                                       f"and that the database server is running")
+    config = Config()
+    config.set_main_option("script_location", app.extensions["migrate"].directory)
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    where = url.render_as_string(hide_password=True)
+    if current != heads:
+        found = ", ".join(sorted(current)) or "no schema"
+        return Check("database", FAIL, f"{where} is at {found}, this version needs {', '.join(sorted(heads))}: "
+                                       f"run `flask db upgrade`")
+    at_head = f"{where}, migrations at head ({', '.join(sorted(heads))})"
+    if sqlite and app.config["AICHAT_ENV"] == "production":
+        return Check("database", WARN, f"{at_head}; SQLite serves one instance only: set DATABASE_URL to "
+                                       f"PostgreSQL before running a second instance behind the balancer")
+    return Check("database", OK, at_head)
+
+
+def rate_limits(app: Flask) -> Check:
+    """Rate-limit counters: storage reachable, and shared when several worker processes count."""
+    uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    workers = app.config["AICHAT_WORKERS"]
+    if uri.startswith("memory://"):
+        if workers > 1:
+            return Check("rate_limits", WARN, f"counted in memory by each of {workers} workers, so a client gets up to "
+                                              f"{workers}x AICHAT_RATE_LIMIT: set REDIS_URL to share the counters")
+        return Check("rate_limits", OK, "counted in memory (one worker process)")
+    where = _hide_password(uri)
+    timeout = min(3.0, app.config["AICHAT_VERIFY_TIMEOUT"])
+    try:
+        if uri.split(":", 1)[0] in ("redis", "rediss", "redis+unix"):
+            import redis
+
+            client = redis.Redis.from_url(uri.replace("redis+unix", "unix"), socket_connect_timeout=timeout,
+                                          socket_timeout=timeout)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        else:
+            from limits.storage import storage_from_string
+
+            if not storage_from_string(uri).check():
+                raise ConnectionError("the storage's health check said no")
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused, auth: all mean limits cannot be counted
+        return Check("rate_limits", FAIL, f"{where} unreachable ({type(exc).__name__}): start it or fix "
+                                          f"REDIS_URL / AICHAT_RATELIMIT_STORAGE_URI")
+    return Check("rate_limits", OK, f"{where} reachable, shared by all workers")
+
+
+def _hide_password(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+# The endpoints aichat promises; a missing one means a blueprint failed to register.
+EXPECTED_ENDPOINTS = (
+    "health.live", "health.ready", "health.verify", "metrics.scrape",
+    "proxy.chat", "caller_stats.caller_stats",
+    "openai.chat_completions", "openai.models", "openapi.openapi_json",
+    "monitoring.summary", "monitoring.daily", "monitoring.providers", "monitoring.recent_errors",
+    "monitoring.export_daily", "monitoring.export_logs",
+    "admin.login", "admin.login_submit", "admin.logout", "admin.index",
+)
+
+
+def routes(app: Flask, expected: tuple[str, ...] = EXPECTED_ENDPOINTS) -> Check:
+    """Every endpoint the product promises is registered."""
+    registered = {rule.endpoint for rule in app.url_map.iter_rules()}
+    missing = [endpoint for endpoint in expected if endpoint not in registered]
+    if missing:
+        return Check("routes", FAIL, f"missing {', '.join(missing)}: this install is incomplete or a blueprint failed "
+                                     f"to register; reinstall the release and check the startup log")
+    return Check("routes", OK, f"all {len(expected)} expected endpoints registered ({len(registered)} in all)")
+
+
+def frontends(app: Flask) -> Check:
+    """The sites allowed to call us (AICHAT_ALLOWED_ORIGINS) answer; optional, so never a failure."""
+    import requests
+
+    origins = app.config["AICHAT_ALLOWED_ORIGINS"]
+    if not origins:
+        return Check("frontends", OK, "none configured (AICHAT_ALLOWED_ORIGINS is empty)")
+    # Each site gets a fair share of the check's time, so several slow ones cannot make it hang.
+    timeout = max(0.5, min(3.0, app.config["AICHAT_VERIFY_TIMEOUT"] * 0.8 / len(origins)))
+    found, bad = [], 0
+    for origin in origins[:10]:
+        started = time.perf_counter()
+        try:
+            answer = requests.get(origin, timeout=timeout, headers={"User-Agent": "aichat-verify"})
+            answer.close()
+        except requests.RequestException as exc:
+            bad += 1
+            found.append(f"{origin} unreachable ({_why(exc)})")
+            continue
+        ms = round((time.perf_counter() - started) * 1000)
+        if answer.status_code >= 400:
+            bad += 1
+            found.append(f"{origin} answered HTTP {answer.status_code}")
+        else:
+            found.append(f"{origin} {answer.status_code} in {ms} ms")
+    if bad:
+        return Check("frontends", WARN, f"{'; '.join(found)}: check that site is up, or remove it from "
+                                        f"AICHAT_ALLOWED_ORIGINS")
+    return Check("frontends", OK, "; ".join(found))
+
+
+def _why(exc: Exception) -> str:
+    import requests
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
