@@ -19,9 +19,10 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def scrape():
     """Every aichat_* metric in the Prometheus text format."""
     allowed(current_app.config["AICHAT_METRICS_TOKEN"], current_app.extensions["aichat.metrics_allow"])
-    from prometheus_client import CONTENT_TYPE_LATEST
+    from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
-    return Response(current_app.extensions["aichat.metrics"].exposition(), content_type=CONTENT_TYPE_LATEST)
+    # Every name is a classic one, so the format every Prometheus version reads.
+    return Response(current_app.extensions["aichat.metrics"].exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 def allowed(token: str, networks: tuple[Network, ...]) -> None:

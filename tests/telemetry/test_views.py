@@ -1,0 +1,82 @@
+"""Who may read /metrics: a bearer token, an address or network in AICHAT_METRICS_ALLOW, nobody else."""
+import pytest
+
+from aichat import create_app
+
+TOKEN = "metrics-token-0123456789"
+
+
+def get(app, address="127.0.0.1", **headers):
+    with app.test_client().get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": address}) as resp:
+        resp.get_data()
+        return resp
+
+
+def test_loopback_may_scrape_by_default(app):
+    resp = get(app)
+    assert resp.status_code == 200
+    assert resp.content_type.startswith("text/plain; version=0.0.4")
+    assert "aichat_requests_total" in resp.get_data(as_text=True)
+    assert get(app, address="::1").status_code == 200
+
+
+def test_another_address_gets_403_json_without_a_token(app):
+    resp = get(app, address="203.0.113.9")
+    assert resp.status_code == 403
+    assert resp.json["error"]["code"] == "forbidden"
+    assert "AICHAT_METRICS_ALLOW" in resp.json["error"]["message"]
+    assert resp.json["error"]["request_id"] == resp.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("address, allowed", [("10.1.2.3", True), ("10.255.0.1", True), ("11.0.0.1", False),
+                                              ("192.168.5.5", True), ("192.168.5.6", False),
+                                              ("fd00::42", True), ("fe80::1", False), ("127.0.0.1", False),
+                                              ("::ffff:10.9.9.9", True)])
+def test_addresses_and_cidr_networks(make_app, address, allowed):
+    """Is an address inside a configured network (v4 or v6, or v4 mapped into v6) let in, and only that?"""
+    app = make_app(AICHAT_METRICS_ALLOW=["10.0.0.0/8", "192.168.5.5", "fd00::/8"])
+    assert get(app, address=address).status_code == (200 if allowed else 403)
+
+
+def test_the_token_lets_any_address_in_and_a_wrong_one_gets_401(make_app):
+    app = make_app(AICHAT_METRICS_TOKEN=TOKEN, AICHAT_METRICS_ALLOW=[])
+    assert get(app, address="198.51.100.7", Authorization=f"Bearer {TOKEN}").status_code == 200
+    assert get(app, address="198.51.100.7", Authorization=f"bearer {TOKEN}").status_code == 200
+    wrong = get(app, address="198.51.100.7", Authorization=f"Bearer {TOKEN}x")
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_token"
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    assert TOKEN not in wrong.get_data(as_text=True)
+    assert get(app, address="198.51.100.7").status_code == 403
+    assert get(app, address="198.51.100.7", Authorization=f"Basic {TOKEN}").status_code == 403
+    assert get(app, address="127.0.0.1").status_code == 403, "an empty allowlist lets no address in"
+
+
+def test_a_token_sent_where_none_is_configured_is_just_ignored(app):
+    assert get(app, address="198.51.100.7", Authorization="Bearer anything").status_code == 403
+    assert get(app, Authorization="Bearer anything").status_code == 200
+
+
+def test_the_allowlist_still_admits_a_listed_address_that_sends_a_wrong_token(make_app):
+    app = make_app(AICHAT_METRICS_TOKEN=TOKEN)
+    assert get(app, Authorization="Bearer nope").status_code == 200
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.300", "localhost", "10.0.0.0/33", "", "fd00::/200"])
+def test_a_bad_allowlist_entry_stops_the_start_naming_it(make_app, entry):
+    with pytest.raises(ValueError) as exc:
+        make_app(AICHAT_METRICS_ALLOW=["127.0.0.1", entry])
+    assert "AICHAT_METRICS_ALLOW" in str(exc.value) and repr(entry) in str(exc.value)
+
+
+def test_the_allowlist_from_the_environment_is_parsed_at_start(monkeypatch, tmp_path):
+    """AICHAT_METRICS_ALLOW=10.0.0.0/8,bad in the environment: create_app fails, and says which entry."""
+    monkeypatch.setenv("AICHAT_METRICS_ALLOW", "10.0.0.0/8, 300.1.1.1")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"'300\.1\.1\.1'"):
+        create_app()
+
+
+def test_metrics_is_never_rate_limited(make_app):
+    app = make_app(RATELIMIT_DEFAULT="2/minute")
+    assert all(get(app).status_code == 200 for _ in range(5))
