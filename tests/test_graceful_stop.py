@@ -189,3 +189,27 @@ def test_a_deadline_above_the_graceful_timeout_is_lowered_and_said_so(serve_guni
     assert [(r["request_id"], r["error_code"]) for r in rows] == [("stop-clamped", "server_shutting_down")]
     assert "AICHAT_STOP_DEADLINE=60.0s" in server.output() and "using 5.0s" in server.output()
     assert "Worker graceful timeout" not in server.output()
+
+
+def test_without_gevent_a_stream_past_the_deadline_ends_at_its_next_delta(gateway_app, fake_openai, live_server):
+    """Plain threads (no greenlet to wake): once draining and past the deadline, does the next delta end the
+    stream with server_shutting_down, and is its row that error with the tokens delivered so far?"""
+    app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], AICHAT_STOP_DEADLINE=0.0)
+    base = live_server(app)
+    fake_openai.plan(text=" ".join(["word"] * 200), chunk_interval=0.05)
+    call = Call("steady", "api", "stop-threaded")
+    thread = threading.Thread(target=call.run, args=(base,))
+    thread.start()
+    for _ in range(500):  # until the client has 3 deltas (bounded: 5 s)
+        if len(call.events) >= 3:
+            break
+        time.sleep(0.01)
+    assert len(call.events) >= 3
+    app.extensions["aichat.lifecycle"].begin_drain()
+    thread.join(10)
+    assert call.failure is None and call.shutdown_error()["code"] == "server_shutting_down"
+    assert fake_openai.wait_for_streams_ended(timeout=5) and not fake_openai.streams[0].completed, \
+        "the upstream call was closed"
+    rows = usage_rows(app, at_least=1)
+    assert [(r["status"], r["error_code"]) for r in rows] == [("error", "server_shutting_down")]
+    assert 3 <= rows[0]["completion_tokens"] < 200
