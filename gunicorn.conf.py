@@ -5,17 +5,29 @@ holds thousands of them as greenlets instead of one thread each.
 """
 import os
 
+# Loopback by default: nginx (deploy/nginx-aichat.conf) is the public side.
 bind = os.environ.get("AICHAT_BIND", "127.0.0.1:5000")
 worker_class = "gevent"
+# About one per core: each worker holds thousands of streams, so more workers add CPU, not room.
 workers = int(os.environ.get("AICHAT_WORKERS", "2"))
-# Concurrent connections (streams included) per worker.
+# Concurrent connections (streams included) per worker; more wait in the listen backlog.
 worker_connections = int(os.environ.get("AICHAT_WORKER_CONNECTIONS", "4000"))
-# With gevent this is a heartbeat deadline, not a per-request limit: long streams are fine.
-timeout = 60
-# On SIGTERM, streams in flight get this long to finish before workers are stopped.
-graceful_timeout = int(os.environ.get("AICHAT_GRACEFUL_TIMEOUT", "30"))
-keepalive = 5
 backlog = 4096
+# With gevent this is a heartbeat deadline (a worker stuck this long is restarted), not a
+# per-request limit: long streams are fine.
+timeout = 60
+# After SIGTERM a worker waits this long for requests in flight, then gunicorn kills them. aichat
+# ends streams itself at AICHAT_STOP_DEADLINE (kept at least 5 s below this), so workers exit by
+# themselves with their usage rows flushed. systemd's TimeoutStopSec must be longer still.
+graceful_timeout = int(os.environ.get("AICHAT_GRACEFUL_TIMEOUT", "30"))
+# An idle keep-alive connection closes after this many seconds; once stopping, after each response.
+keepalive = 5
+# X-Forwarded-Proto is believed only from these addresses (nginx on this host); the app's client
+# address comes from ProxyFix with AICHAT_TRUSTED_PROXIES.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The app logs one JSON line per request itself (AICHAT_ACCESS_LOG); gunicorn's access log stays off.
+accesslog = None
+errorlog = "-"
 
 
 def worker_exit(server, worker):

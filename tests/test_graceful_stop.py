@@ -116,9 +116,9 @@ def _refused(host: str, port: int) -> bool:
 
 
 def test_sigterm_during_20_streams_ends_each_one_by_the_deadline_with_its_usage_row(serve_gunicorn, fake_openai):
-    """SIGTERM with 20 streams open (short, steady, silent upstream; both surfaces) and JSON calls in flight:
-    does each stream complete or end with server_shutting_down by the deadline, with one usage row each,
-    and does the server refuse new connections and exit 0 within the graceful timeout?"""
+    """SIGTERM with 20 streams open (short, steady, silent upstream; both surfaces), JSON calls in flight and
+    an idle keep-alive connection: does each stream complete or end with server_shutting_down by the deadline,
+    with one usage row each, and does the server refuse new connections and exit 0 by itself?"""
     server = serve_gunicorn(AICHAT_STOP_DEADLINE=STOP_DEADLINE, AICHAT_GRACEFUL_TIMEOUT=GRACEFUL_TIMEOUT)
     plan = ([("silent", "api")] * 4 + [("silent", "v1")] * 2 + [("steady", "api")] * 5 + [("steady", "v1")] * 2
             + [("json", "api"), ("json", "v1")] + [("short", "api")] * 5 + [("short", "v1")] * 2)
@@ -126,6 +126,8 @@ def test_sigterm_during_20_streams_ends_each_one_by_the_deadline_with_its_usage_
     assert sum(c.stream for c in calls) == 20
 
     threads = _start(server.base, fake_openai, calls)
+    idle = requests.Session()  # a keep-alive connection with nothing more to ask (closed after `keepalive`)
+    assert idle.get(server.base + "/health", timeout=5).status_code == 200
     assert fake_openai.wait_until(lambda: fake_openai.open_streams >= 20, timeout=10)
     sigterm_at = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
@@ -143,6 +145,7 @@ def test_sigterm_during_20_streams_ends_each_one_by_the_deadline_with_its_usage_
     for thread in threads:
         thread.join(GRACEFUL_TIMEOUT + MARGIN)
     assert server.proc.wait(GRACEFUL_TIMEOUT) == 0
+    idle.close()
     assert [c.failure for c in calls if c.failure] == []
 
     for call in calls:
