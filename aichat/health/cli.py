@@ -6,7 +6,7 @@ import json
 import click
 from flask.cli import ScriptInfo
 
-from .checks import FAIL, Check
+from .checks import Check
 
 
 @click.command(help="Check this deployment (or, with --url, a deployed instance); exits 1 when any check fails.")

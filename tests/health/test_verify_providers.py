@@ -6,7 +6,7 @@ import pytest
 
 from aichat.extensions import db
 from aichat.models import AIUsageLog
-from tests.conftest import CLIENT_KEY, GEMINI_KEYS, OPENAI_KEYS, usage_rows
+from tests.conftest import GEMINI_KEYS, usage_rows
 from tests.health.test_verify import STRONG_KEY
 
 
@@ -69,7 +69,7 @@ def test_live_calls_each_provider_once_timed_and_records_it(providers, fake_gemi
     for name, model in (("gemini", "gemini-2.5-flash"), ("openai", "gpt-4o-mini")):
         reason = found[f"provider:{name}"]["reason"]
         assert found[f"provider:{name}"]["status"] == "ok"
-        assert f"live call answered in " in reason and f" ms by {model}" in reason
+        assert "live call answered in " in reason and f" ms by {model}" in reason
     assert len(fake_gemini.requests) == 1 and len(fake_openai.requests) == 1
     assert fake_openai.requests[0].json["max_tokens"] == 5
     assert fake_gemini.requests[0].json["generationConfig"]["maxOutputTokens"] == 5

@@ -107,11 +107,11 @@ def routes(app: Flask, expected: tuple[str, ...] = EXPECTED_ENDPOINTS) -> Check:
 
 def frontends(app: Flask) -> Check:
     """The sites allowed to call us (AICHAT_ALLOWED_ORIGINS) answer; optional, so never a failure."""
-    import requests
-
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     if not origins:
         return Check("frontends", OK, "none configured (AICHAT_ALLOWED_ORIGINS is empty)")
+    import requests
+
     # Each site gets a fair share of the check's time, so several slow ones cannot make it hang.
     timeout = max(0.5, min(3.0, app.config["AICHAT_VERIFY_TIMEOUT"] * 0.8 / len(origins)))
     found, bad = [], 0
