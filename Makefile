@@ -19,6 +19,7 @@ run: install
 test: install
 	scripts/services.sh
 	scripts/browser.sh
+	scripts/nginx.sh
 	scripts/test.sh
 
 bench: install
