@@ -85,3 +85,41 @@ def _real_poll():
     httpcore2._utils.select = types.SimpleNamespace(
         poll=monkey.get_original("select", "poll"), select=monkey.get_original("select", "select"),
         POLLIN=select.POLLIN)
+
+
+# Prometheus multiprocess mode: each worker writes its metric values to files in one directory
+# and /metrics adds them up. The variable must be set before any worker imports prometheus_client.
+_metrics_dir_made = None  # the private directory this server start made, removed on exit
+
+
+def on_starting(server):
+    """Give the workers a metrics directory: a fresh private one, or the one set, emptied.
+
+    Files left by an earlier run would be added to this run's counts.
+    """
+    import glob
+    import tempfile
+
+    global _metrics_dir_made
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in glob.glob(os.path.join(path, "*.db")):
+            os.remove(name)
+    else:
+        path = _metrics_dir_made = tempfile.mkdtemp(prefix="aichat-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges (streams in flight, circuits) stop counting; its counters stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    import shutil
+
+    if _metrics_dir_made:
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)
