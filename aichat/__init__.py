@@ -57,6 +57,9 @@ def init_extensions(app: Flask) -> None:
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = (app.config["AICHAT_RATELIMIT_STORAGE_URI"]
                                                or app.config["REDIS_URL"] or "memory://")
+    # One limiter object serves every app built in a process (tests build many): default limits
+    # come from this app's own RATELIMIT_DEFAULT, not from whichever app was built before it.
+    limiter.limit_manager.set_default_limits([])
     limiter.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
