@@ -20,7 +20,8 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._probe_claimed_at: float | None = None
         self._lock = threading.Lock()
-        # Told the new state when the circuit opens, lets its probe through, or closes (for metrics).
+        # Told the new state when the circuit opens, lets its probe through, or closes (for metrics);
+        # it runs under the breaker's lock, so it must be quick and never call back into the breaker.
         self.on_change: Callable[[str], None] | None = None
 
     @property
@@ -45,7 +46,7 @@ class CircuitBreaker:
             if state == OPEN or self._probe_in_flight():
                 return False
             self._probe_claimed_at = self._clock()
-        self._changed(HALF_OPEN)
+            self._changed(HALF_OPEN)
         return True
 
     def record_success(self) -> None:
@@ -54,8 +55,8 @@ class CircuitBreaker:
             self._failures.clear()
             self._opened_at = None
             self._probe_claimed_at = None
-        if was_open:
-            self._changed(CLOSED)
+            if was_open:
+                self._changed(CLOSED)
 
     def record_failure(self) -> None:
         with self._lock:
@@ -72,9 +73,10 @@ class CircuitBreaker:
                     return
                 self._opened_at = now
                 self._failures.clear()
-        self._changed(OPEN)
+            self._changed(OPEN)
 
     def _changed(self, state: str) -> None:
+        # Called under the lock: two threads changing the state tell it in the order it changed.
         if self.on_change is not None:
             self.on_change(state)
 

@@ -81,3 +81,18 @@ def test_success_clears_counted_failures():
     breaker.record_success()
     breaker.record_failure()
     assert breaker.state == CLOSED
+
+
+def test_each_change_is_told_once_in_order_while_it_holds_the_state():
+    """Are open, half-open and closed each reported once, under the lock, so a gauge following them
+    can never be left showing a state that another thread has already replaced?"""
+    breaker, clock = make()
+    told = []
+    breaker.on_change = lambda state: told.append((state, breaker._lock.locked()))
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 5.1
+    assert breaker.allow()
+    breaker.record_success()
+    breaker.record_success()  # already closed: nothing to tell
+    assert told == [(OPEN, True), (HALF_OPEN, True), (CLOSED, True)]
