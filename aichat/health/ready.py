@@ -12,7 +12,6 @@ exception's class name.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -153,30 +152,19 @@ class DatabaseCheck:
                                     connect_args=dict(options.get("connect_args", {})))
 
     def __call__(self) -> Result:
-        from alembic.runtime.migration import MigrationContext
+        from .schema import current_heads, missing_sqlite_file, script_heads
 
         if self.script_heads is None:
-            self.script_heads = self._read_script_heads()
-        url = self.engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-                and not os.path.exists(url.database):
+            self.script_heads = script_heads(self.directory)
+        if missing_sqlite_file(self.engine.url):
             return Result(FAIL, "no database file")  # connecting would create an empty one
         try:
-            with self.engine.connect() as conn:
-                current = set(MigrationContext.configure(conn).get_current_heads())
+            current = current_heads(self.engine)
         except Exception as exc:  # noqa: BLE001 - any failure to connect or read is the finding
             return Result(FAIL, f"unreachable ({type(exc).__name__})")
         if current != self.script_heads:
             return Result(FAIL, "reachable, but migrations are not at head")
         return Result(OK, "reachable, migrations at head")
-
-    def _read_script_heads(self) -> set[str]:
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
-        config = Config()
-        config.set_main_option("script_location", self.directory)
-        return set(ScriptDirectory.from_config(config).get_heads())
 
 
 def storage_check(app: Flask) -> Callable[[], Result]:

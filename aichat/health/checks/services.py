@@ -1,7 +1,6 @@
 """What the app talks to and offers: database, rate-limit storage, site frontends, routes."""
 from __future__ import annotations
 
-import os
 import time
 from urllib.parse import urlsplit
 
@@ -12,33 +11,25 @@ from .base import FAIL, OK, WARN, Check
 
 def database(app: Flask) -> Check:
     """Reachable, and migrated to the revision this code expects."""
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     from aichat.extensions import db
+    from aichat.health.schema import current_heads, missing_sqlite_file, script_heads
 
     url = db.engine.url
-    sqlite = url.get_backend_name() == "sqlite"
-    if sqlite and url.database not in (None, "", ":memory:") and not os.path.exists(url.database):
-        # Connecting would create an empty file; say what is missing instead.
+    if missing_sqlite_file(url):
         return Check("database", FAIL, f"no database file at {url.database}: run `flask db upgrade`")
     try:
-        with db.engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
+        current = current_heads(db.engine)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is the finding
         return Check("database", FAIL, f"cannot connect ({type(exc).__name__}): check DATABASE_URL "
                                        f"and that the database server is running")
-    config = Config()
-    config.set_main_option("script_location", app.extensions["migrate"].directory)
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    heads = script_heads(app.extensions["migrate"].directory)
     where = url.render_as_string(hide_password=True)
     if current != heads:
         found = ", ".join(sorted(current)) or "no schema"
         return Check("database", FAIL, f"{where} is at {found}, this version needs {', '.join(sorted(heads))}: "
                                        f"run `flask db upgrade`")
     at_head = f"{where}, migrations at head ({', '.join(sorted(heads))})"
-    if sqlite and app.config["AICHAT_ENV"] == "production":
+    if url.get_backend_name() == "sqlite" and app.config["AICHAT_ENV"] == "production":
         return Check("database", WARN, f"{at_head}; SQLite serves one instance only: set DATABASE_URL to "
                                        f"PostgreSQL before running a second instance behind the balancer")
     return Check("database", OK, at_head)
