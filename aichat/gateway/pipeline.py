@@ -125,7 +125,7 @@ class Gateway:
         It only observes: no failover, and breakers and benched keys are left as live traffic set them.
         """
         upstream = self.upstreams[provider]
-        key = next((k for k in upstream.keys if k.invalid_reason is None and k.breaker.available()), None)
+        key = next((k for k in upstream.keys if k.usable()), None)
         if key is None:
             raise NoUpstreamAvailable(None)
         req = ChatRequest([Message("user", "Reply with the single word: ok")], model=upstream.default_model,

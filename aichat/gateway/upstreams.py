@@ -34,6 +34,10 @@ class KeySlot:
     def restore(self) -> None:
         self.invalid_reason = None
 
+    def usable(self) -> bool:
+        """Could a call use this key now: not benched, circuit not open (the half-open probe is not claimed)."""
+        return self.invalid_reason is None and self.breaker.available()
+
 
 @dataclass(eq=False)
 class Upstream:
@@ -56,6 +60,10 @@ class Upstream:
             slot = self.keys[(start + i) % len(self.keys)]
             if slot.invalid_reason is None or slot.due_for_retest(self.key_retest_interval):
                 yield slot
+
+    def usable(self) -> bool:
+        """Could a call go to this provider now: circuit not open, and some key usable."""
+        return self.breaker.available() and any(key.usable() for key in self.keys)
 
     def health(self) -> dict:
         """Circuit and key states, for health checks and the console (labels only, never keys)."""

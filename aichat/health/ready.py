@@ -195,9 +195,7 @@ def providers_check(upstreams: dict) -> Result:
     """At least one provider whose circuit is available and that has a usable key."""
     if "demo" in upstreams:
         return Result(OK, "demo responder (no provider keys configured)")
-    usable = [name for name, upstream in upstreams.items()
-              if upstream.breaker.available()
-              and any(key.invalid_reason is None and key.breaker.available() for key in upstream.keys)]
+    usable = [name for name, upstream in upstreams.items() if upstream.usable()]
     if not usable:
         return Result(FAIL, f"none of {len(upstreams)} usable: circuits open or keys benched")
     return Result(OK, f"usable: {', '.join(usable)}")

@@ -16,12 +16,6 @@ def names(app: Flask) -> list[str]:
     return order + [name for name in gateway.upstreams if name not in order]
 
 
-def usable(upstream) -> bool:
-    """Could a call go to this provider now: circuit not open, and some key neither benched nor open."""
-    return upstream.breaker.available() and any(k.invalid_reason is None and k.breaker.available()
-                                                for k in upstream.keys)
-
-
 def provider(app: Flask, name: str, live: bool = False) -> Check:
     """One provider: its key labels and count, circuit and key states, and with `live` a timed tiny call."""
     gateway = app.extensions["aichat.gateway"]
@@ -38,8 +32,8 @@ def provider(app: Flask, name: str, live: bool = False) -> Check:
     benched = [f"{k['label']} benched ({k['invalid']})" for k in health["keys"] if k["invalid"]]
     tripped = [f"{k['label']} circuit {k['circuit']}" for k in health["keys"]
                if not k["invalid"] and k["circuit"] != "closed"]
-    if not usable(upstream):
-        others = [other for other, up in gateway.upstreams.items() if other != name and usable(up)]
+    if not upstream.usable():
+        others = [other for other, up in gateway.upstreams.items() if other != name and up.usable()]
         if others:
             return Check(check, WARN, f"{found}, not usable now{_list(benched + tripped)}; calls fail over to "
                                       f"{', '.join(others)}: see the recent errors for why")
