@@ -7,7 +7,7 @@ run in a thread of their own (a greenlet under gevent) for at most AICHAT_READY_
 still hanging after that is reported as failed and waited on again next time rather than
 started twice, so a blackholed database never collects a pile of hung connections.
 
-Reasons are public: they never name a host, URL or password, and carry at most an
+Reasons are public: they never name a host, URL, password or provider, and carry at most an
 exception's class name.
 """
 from __future__ import annotations
@@ -195,7 +195,8 @@ def providers_check(upstreams: dict) -> Result:
     """At least one provider whose circuit is available and that has a usable key."""
     if "demo" in upstreams:
         return Result(OK, "demo responder (no provider keys configured)")
-    usable = [name for name, upstream in upstreams.items() if upstream.usable()]
+    # Counted, not named: which vendors serve this site, and which one is failing, is not public.
+    usable = sum(upstream.usable() for upstream in upstreams.values())
     if not usable:
         return Result(FAIL, f"none of {len(upstreams)} usable: circuits open or keys benched")
-    return Result(OK, f"usable: {', '.join(usable)}")
+    return Result(OK, f"{usable} of {len(upstreams)} usable")
