@@ -23,8 +23,11 @@ class Unanswered(Exception):
 def verify_remote(url: str, token: str | None, timeout: float = 10.0, live: bool = False) -> tuple[list[Check], dict]:
     """Every remote check in order, and the JSON document (`version` is the server's when /health/verify answered)."""
     base = url.rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(base)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         results = [Check("url", FAIL, f"{url!r} is not an http(s) URL: pass the instance's base URL, "
                                       f"e.g. https://chat.example.com")]
         return results, _document(results, None, url)
@@ -34,7 +37,12 @@ def verify_remote(url: str, token: str | None, timeout: float = 10.0, live: bool
         server, version = _verify(http, base, token, timeout, live)
         results += server
         results.append(_chat(http, base, timeout))
-    return results, _document(results, version, base)
+    return results, _document(results, version, parts._replace(netloc=_host(base)).geturl())
+
+
+def _host(url: str) -> str:
+    """host[:port] of `url`, without the user:password@ a URL may carry for a proxy's basic auth."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 def _document(results: list[Check], version: str | None, url: str) -> dict:
@@ -60,7 +68,7 @@ def _transport(parts, token: str | None) -> Check:
 
 def _call(http: requests.Session, method: str, url: str, timeout: float, **kwargs) -> tuple[requests.Response, float]:
     """(response, ms); Unanswered with an actionable reason when no HTTP answer came back."""
-    host = urlsplit(url).netloc
+    host = _host(url)
     started = time.perf_counter()
     try:
         response = http.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)

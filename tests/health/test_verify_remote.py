@@ -112,10 +112,21 @@ def test_tls_to_a_plain_listener_and_a_silent_server_are_named(make_app, live_se
     assert found["health"]["reason"].startswith(f"{base[7:]} accepted the connection but sent no answer within 0.5 s")
 
 
-def test_a_url_that_is_not_http_fails_at_once(make_app):
-    result, _, found = remote(make_app(), "ftp://example.com")
+@pytest.mark.parametrize("url", ["ftp://example.com", "http://[::1", "https://"])
+def test_a_url_that_is_not_http_fails_at_once(make_app, url):
+    result, _, found = remote(make_app(), url)
     assert result.exit_code == 1 and list(found) == ["url"]
     assert "is not an http(s) URL" in found["url"]["reason"]
+
+
+def test_a_password_in_the_url_is_never_printed(make_app):
+    """Basic auth for a proxy in front (https://user:password@host): the output names the host only."""
+    port = closed_port()
+    result, document, found = remote(make_app(), f"http://deploy:pw-s3cret@127.0.0.1:{port}", "--timeout", "2")
+    assert result.exit_code == 1
+    assert document["url"] == f"http://127.0.0.1:{port}"
+    assert found["health"]["reason"].startswith(f"connection refused at 127.0.0.1:{port}: ")
+    assert "pw-s3cret" not in result.output and "deploy:" not in result.output
 
 
 def test_plain_http_to_another_host_warns_about_the_token(make_app):
