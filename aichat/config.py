@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 # An obvious placeholder: `flask verify` flags it in production.
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"
@@ -174,7 +175,9 @@ def load(app, test_config: Mapping[str, Any] | None = None) -> None:
         app.config["TIKTOKEN_CACHE_DIR"] = os.path.join(app.instance_path, "tiktoken")
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "aichat.db")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    # A connect_timeout in DATABASE_URL itself wins: one in connect_args would override it.
+    if uri.startswith("postgresql") and "connect_timeout" not in parse_qs(uri.partition("?")[2]):
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options["connect_args"] = {"connect_timeout": app.config["AICHAT_DB_CONNECT_TIMEOUT"],
                                    **options.get("connect_args", {})}

@@ -89,3 +89,18 @@ def test_a_secret_key_from_the_environment_is_used_as_is(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
     assert create_app().config["SECRET_KEY"] == "k" * 40
+
+
+@pytest.mark.parametrize("url, timeout", [
+    ("postgresql+psycopg://127.0.0.1/test", 7),
+    ("postgresql+psycopg://127.0.0.1/test?connect_timeout=2", None),  # the URL's own is left to apply
+    ("sqlite:///x.db", None),
+])
+def test_the_database_connect_timeout_applies_unless_the_url_sets_one(tmp_path, url, timeout):
+    from flask import Flask
+
+    from aichat import config
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    config.load(app, {"SQLALCHEMY_DATABASE_URI": url, "AICHAT_DB_CONNECT_TIMEOUT": 7, "TESTING": True})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("connect_timeout") == timeout
