@@ -124,6 +124,26 @@ def make_app(database_url):
 
 
 @pytest.fixture
+def app_from_environment(monkeypatch, tmp_path):
+    """`create_app()` as gunicorn and `flask` call it, reading the environment (set it with monkeypatch),
+    in tmp_path and on a SQLite file there. SECRET_KEY is set, so no key is generated in the checkout's
+    instance folder; the apps' usage writers are stopped afterwards."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/environment.db")
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-from-the-environment-0001")
+    apps = []
+
+    def build():
+        app = create_app()
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["aichat.usage"].close()
+
+
+@pytest.fixture
 def app(make_app):
     """A keyless install: the demo responder answers."""
     return make_app()

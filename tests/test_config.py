@@ -1,7 +1,6 @@
 """The configuration contract: environment variables (and .env) parsed into settings."""
 import pytest
 
-from aichat import create_app
 from aichat.config import from_environ
 
 
@@ -35,14 +34,12 @@ def test_a_bad_value_names_the_variable(env, name):
         from_environ(env)
 
 
-def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch, app_from_environment):
     (tmp_path / ".env").write_text("GEMINI_MODEL=gemini-from-dotenv\nOPENAI_MODEL=gpt-from-dotenv\n")
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OPENAI_MODEL", "gpt-from-environment")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
     for name in ("GEMINI_MODEL", "OPENAI_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    app = create_app()
+    app = app_from_environment()
     assert app.config["GEMINI_MODEL"] == "gemini-from-dotenv"
     assert app.config["OPENAI_MODEL"] == "gpt-from-environment"
     assert app.extensions["aichat.gateway"].router.demo, "no keys anywhere: the demo answers"
@@ -84,11 +81,9 @@ def test_no_key_file_where_the_instance_folder_cannot_be_written(tmp_path):
     assert instance_secret_key(str(tmp_path / "a-file" / "instance")) is None
 
 
-def test_a_secret_key_from_the_environment_is_used_as_is(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_a_secret_key_from_the_environment_is_used_as_is(monkeypatch, app_from_environment):
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
-    assert create_app().config["SECRET_KEY"] == "k" * 40
+    assert app_from_environment().config["SECRET_KEY"] == "k" * 40
 
 
 @pytest.mark.parametrize("url, timeout", [

@@ -1,8 +1,6 @@
 """Who may read /metrics: a bearer token, an address or network in AICHAT_METRICS_ALLOW, nobody else."""
 import pytest
 
-from aichat import create_app
-
 TOKEN = "metrics-token-0123456789"
 
 
@@ -68,13 +66,11 @@ def test_a_bad_allowlist_entry_stops_the_start_naming_it(make_app, entry):
     assert "AICHAT_METRICS_ALLOW" in str(exc.value) and repr(entry) in str(exc.value)
 
 
-def test_the_allowlist_from_the_environment_is_parsed_at_start(monkeypatch, tmp_path):
+def test_the_allowlist_from_the_environment_is_parsed_at_start(monkeypatch, app_from_environment):
     """AICHAT_METRICS_ALLOW=10.0.0.0/8,bad in the environment: create_app fails, and says which entry."""
     monkeypatch.setenv("AICHAT_METRICS_ALLOW", "10.0.0.0/8, 300.1.1.1")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
-    monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"'300\.1\.1\.1'"):
-        create_app()
+        app_from_environment()
 
 
 def test_metrics_is_never_rate_limited(make_app):
