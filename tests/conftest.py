@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from werkzeug.serving import make_server
 from aichat import create_app
 from aichat.config import _database_url
 from aichat.extensions import db
-from tests.fakes import FakeGemini, FakeOpenAI
+from tests.fakes import FakeGemini, FakeOpenAI, free_port
 
 OPENAI_KEYS = ["sk-test-openai-key-one-0001", "sk-test-openai-key-two-0002"]
 GEMINI_KEYS = ["AIzaTestGeminiKeyOne000001", "AIzaTestGeminiKeyTwo000002"]
@@ -253,12 +252,6 @@ def make_admin():
 
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

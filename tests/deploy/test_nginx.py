@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, require_service, usage_rows
+from tests.conftest import ROOT, require_service, usage_rows
+from tests.fakes import free_port
 
 SITE = ROOT / "deploy" / "nginx-aichat.conf"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "suggestions": False}

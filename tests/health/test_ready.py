@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, text
 from aichat import create_app
 from aichat.config import _database_url
 from aichat.extensions import db
-from tests.conftest import _base_config, free_port, require_service
+from tests.conftest import _base_config, require_service
+from tests.fakes import closed_port
 from tests.tcpproxy import BLACKHOLE, REFUSE, TcpProxy
 
 CHECKS = ["database", "rate_limit_storage", "providers", "lifecycle"]
@@ -88,7 +89,7 @@ def build_app(database_url):
 @pytest.fixture
 def blackhole():
     """A port that accepts connections and never answers, counting them."""
-    proxy = TcpProxy(free_port()).start(BLACKHOLE)
+    proxy = TcpProxy(closed_port()).start(BLACKHOLE)
     yield proxy
     proxy.stop()
 
@@ -120,7 +121,7 @@ def test_ready_lists_every_check_ok_and_is_never_cached_by_clients(make_app):
 
 def test_an_unreachable_database_fails_without_naming_where_it_is(build_app):
     """A closed port: 503 with the error's class only, while /health still answers."""
-    port = free_port()
+    port = closed_port()
     app = build_app(f"postgresql://aichat:hunter2-secret@127.0.0.1:{port}/test")
     status, body = ready(app)
     assert status == 503 and body["status"] == "not_ready"
@@ -154,7 +155,7 @@ def test_a_reachable_redis_storage_is_ok(build_app):
 
 
 def test_an_unreachable_redis_storage_fails(build_app):
-    port = free_port()
+    port = closed_port()
     app = build_app(RATELIMIT_STORAGE_URI=f"redis://:pw-secret@127.0.0.1:{port}/0")
     status, body = ready(app)
     assert status == 503
@@ -262,6 +263,6 @@ def test_health_is_exempt_from_a_default_rate_limit(make_app):
 
 
 def test_health_answers_while_the_database_is_down(build_app):
-    client = build_app(f"postgresql://127.0.0.1:{free_port()}/test").test_client()
+    client = build_app(f"postgresql://127.0.0.1:{closed_port()}/test").test_client()
     response = client.get("/health")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
