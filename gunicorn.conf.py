@@ -5,13 +5,23 @@ holds thousands of them as greenlets instead of one thread each.
 """
 import os
 
+
+def _whole_number(name, default):
+    """An integer setting from the environment; a bad one stops the start with its name, not a traceback."""
+    value = os.environ.get(name, "").strip() or str(default)
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"gunicorn.conf.py: {name} must be a whole number, got {value!r}") from None
+
+
 # Loopback by default: nginx (deploy/nginx-aichat.conf) is the public side.
 bind = os.environ.get("AICHAT_BIND", "127.0.0.1:5000")
 worker_class = "gevent"
 # About one per core: each worker holds thousands of streams, so more workers add CPU, not room.
-workers = int(os.environ.get("AICHAT_WORKERS", "2"))
+workers = _whole_number("AICHAT_WORKERS", 2)
 # Concurrent connections (streams included) per worker; more wait in the listen backlog.
-worker_connections = int(os.environ.get("AICHAT_WORKER_CONNECTIONS", "4000"))
+worker_connections = _whole_number("AICHAT_WORKER_CONNECTIONS", 4000)
 backlog = 4096
 # With gevent this is a heartbeat deadline (a worker stuck this long is restarted), not a
 # per-request limit: long streams are fine.
@@ -19,7 +29,7 @@ timeout = 60
 # After SIGTERM a worker waits this long for requests in flight, then gunicorn kills them. aichat
 # ends streams itself at AICHAT_STOP_DEADLINE (kept at least 5 s below this), so workers exit by
 # themselves with their usage rows flushed. systemd's TimeoutStopSec must be longer still.
-graceful_timeout = int(os.environ.get("AICHAT_GRACEFUL_TIMEOUT", "30"))
+graceful_timeout = _whole_number("AICHAT_GRACEFUL_TIMEOUT", 30)
 # An idle keep-alive connection closes after this many seconds; once stopping, after each response.
 keepalive = 5
 # X-Forwarded-Proto is believed only from these addresses (nginx on this host); the app's client

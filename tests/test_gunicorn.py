@@ -1,11 +1,12 @@
 """The production way: gunicorn with gevent workers, as a separate process, against a fake upstream."""
+import runpy
 import signal
 import threading
 
 import pytest
 import requests
 
-from tests.conftest import usage_rows
+from tests.conftest import ROOT, usage_rows
 from tests.usage.test_recording import client_leaves_after
 
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False, "model": "gpt-4o-mini"}
@@ -87,3 +88,11 @@ def test_sigterm_with_json_calls_and_streams_in_flight_logs_every_finished_reque
     rows = usage_rows(reader, at_least=16)
     assert sorted(r["request_id"] for r in rows) == sorted(finished)
     assert all(r["status"] == "success" and r["completion_tokens"] > 0 for r in rows)
+
+
+def test_a_bad_number_in_the_environment_stops_the_start_naming_the_setting(monkeypatch):
+    monkeypatch.setenv("AICHAT_WORKERS", "two")
+    with pytest.raises(SystemExit, match="AICHAT_WORKERS must be a whole number, got 'two'"):
+        runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    monkeypatch.setenv("AICHAT_WORKERS", "")  # an empty line in the environment file keeps the default
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 2
