@@ -18,6 +18,10 @@ TOKEN_KINDS = ("prompt", "completion", "cached", "reasoning")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 UNMATCHED = "unmatched"  # the endpoint label of every URL no route matched: one series, not one per URL
+# Callers choose model names (any gpt-… or gemini-… is passed on, and some OpenAI-compatible servers
+# answer to any name), so past this many the token counters file new names under OTHER_MODEL.
+MAX_MODEL_LABELS = 100
+OTHER_MODEL = "other"
 
 
 def multiprocess_dir() -> str | None:
@@ -84,6 +88,7 @@ class Metrics:
             ["provider", "key"], multiprocess_mode="livemax", registry=registry))
         self.streams = Gauge("aichat_streams_in_flight", "SSE responses being sent now, all workers together.",
                              multiprocess_mode="livesum", registry=registry)
+        self._models: set[str] = set()  # the model label values in use
 
     # --- observations ---------------------------------------------------------
 
@@ -102,11 +107,19 @@ class Metrics:
         self.upstream_seconds(provider).observe(record["latency_ms"] / 1000)
         if record["ttft_ms"] is not None:
             self.ttft_seconds(provider).observe(record["ttft_ms"] / 1000)
-        model = record["model_served"] or ""
+        model = None
         for kind in TOKEN_KINDS:
             count = record[f"{kind}_tokens"]
             if count:
+                model = model or self._model_label(record["model_served"] or "")
                 self.tokens(provider, model, kind).inc(count)
+
+    def _model_label(self, model: str) -> str:
+        if model not in self._models:
+            if len(self._models) >= MAX_MODEL_LABELS:
+                return OTHER_MODEL
+            self._models.add(model)
+        return model
 
     def written(self, rows: list[dict]) -> None:
         """Cost of usage rows now in the database (priced, or left unpriced without a currency)."""

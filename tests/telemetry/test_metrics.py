@@ -6,7 +6,7 @@ import pytest
 from aichat.gateway.breaker import CLOSED, HALF_OPEN, OPEN
 from tests.conftest import GEMINI_KEYS, usage_rows
 
-from .scrape import Delta, scrape
+from .scrape import Delta, Scrape, scrape
 
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hello there"}], "suggestions": False}
@@ -148,3 +148,20 @@ def test_two_apps_in_one_process_count_apart(gateway_app):
     post(second.test_client())
     assert scrape(first.test_client()).value("aichat_requests_total", endpoint="proxy.chat", status="200") == 2
     assert scrape(second.test_client()).value("aichat_requests_total", endpoint="proxy.chat", status="200") == 1
+
+
+def test_model_names_chosen_by_callers_cannot_grow_the_scrape_without_bound(monkeypatch):
+    """Past MAX_MODEL_LABELS distinct served models, are further names counted under `other`?"""
+    from aichat.telemetry import metrics as metrics_mod
+
+    monkeypatch.setattr(metrics_mod, "MAX_MODEL_LABELS", 2)
+    metrics = metrics_mod.Metrics()
+    record = {"provider": "openai", "status": "success", "error_code": None, "failed_over": False,
+              "latency_ms": 5.0, "ttft_ms": None, "prompt_tokens": 3, "completion_tokens": 2, "cached_tokens": 0,
+              "reasoning_tokens": 0}
+    for model in ("gpt-a", "gpt-b", "gpt-c", "gpt-d", "gpt-a"):
+        metrics.attempt({**record, "model_served": model})
+    samples = Scrape(metrics.exposition().decode())
+    models = {dict(labels)["model"]: value for labels, value in samples.series("aichat_tokens_total").items()
+              if dict(labels)["kind"] == "prompt"}
+    assert models == {"gpt-a": 6, "gpt-b": 3, "other": 6}
