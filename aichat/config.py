@@ -182,7 +182,8 @@ def load(app, test_config: Mapping[str, Any] | None = None) -> None:
         options["connect_args"] = {"connect_timeout": app.config["AICHAT_DB_CONNECT_TIMEOUT"],
                                    **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
-    if app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY and not app.config.get("TESTING"):
+    # `SECRET_KEY=` left empty in an environment file means unset: an empty key disables sessions.
+    if app.config["SECRET_KEY"] in ("", DEFAULT_SECRET_KEY) and not app.config.get("TESTING"):
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path) or DEFAULT_SECRET_KEY
     app.config["MAX_CONTENT_LENGTH"] = app.config["AICHAT_MAX_BODY_BYTES"]
 

@@ -99,3 +99,15 @@ def test_the_database_connect_timeout_applies_unless_the_url_sets_one(tmp_path, 
     app = Flask(__name__, instance_path=str(tmp_path))
     config.load(app, {"SQLALCHEMY_DATABASE_URI": url, "AICHAT_DB_CONNECT_TIMEOUT": 7, "TESTING": True})
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("connect_timeout") == timeout
+
+
+def test_an_empty_secret_key_counts_as_unset(tmp_path):
+    """`SECRET_KEY=` left empty in the environment file: is a key generated, as when it is absent, rather
+    than an empty one that makes every console login fail?"""
+    from flask import Flask
+
+    from aichat import config
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    config.load(app, {"SECRET_KEY": ""})
+    assert app.config["SECRET_KEY"] == (tmp_path / config.SECRET_KEY_FILE).read_text()
