@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +35,15 @@ ALL_SECRETS = OPENAI_KEYS + GEMINI_KEYS + [CLIENT_KEY]
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+def reachable(port: int) -> bool:
+    """Does something accept connections on this loopback port (PostgreSQL, Redis)?"""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def require_service(reachable: bool, reason: str) -> None:

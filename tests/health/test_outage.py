@@ -11,8 +11,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import require_service
-from tests.health.test_ready import migrate_to, reachable
+from tests.conftest import reachable, require_service
+from tests.health.test_ready import migrate_to
 from tests.tcpproxy import BLACKHOLE, FORWARD, REFUSE, TcpProxy
 
 POSTGRES = "postgresql+psycopg://127.0.0.1:5432/test"

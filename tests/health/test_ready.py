@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -16,19 +15,11 @@ from sqlalchemy import create_engine, text
 from aichat import create_app
 from aichat.config import _database_url
 from aichat.extensions import db
-from tests.conftest import _base_config, require_service
+from tests.conftest import _base_config, reachable, require_service
 from tests.fakes import closed_port
 from tests.tcpproxy import BLACKHOLE, REFUSE, TcpProxy
 
 CHECKS = ["database", "rate_limit_storage", "providers", "lifecycle"]
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def migrate_to(url: str, revision: str) -> None:
