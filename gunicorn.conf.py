@@ -57,12 +57,10 @@ def post_worker_init(worker):
 
 
 def _drain_on_sigterm(worker):
-    """SIGTERM: gunicorn stops accepting and waits for requests in flight; the app starts draining.
-
-    Streams may run until AICHAT_STOP_DEADLINE (kept below the graceful timeout), then each one
-    still open ends with a `server_shutting_down` error event and has its usage row written, so
-    the worker exits by itself (0) with every row flushed instead of being killed at the timeout.
-    """
+    """SIGTERM: gunicorn stops accepting and waits for requests in flight; the app starts draining."""
+    # Streams may run until AICHAT_STOP_DEADLINE (kept below the graceful timeout), then each one
+    # still open ends with a `server_shutting_down` error event and has its usage row written, so
+    # the worker exits by itself (0) with every row flushed instead of being killed at the timeout.
     import signal
 
     lifecycle = getattr(worker.wsgi, "extensions", {}).get("aichat.lifecycle")
@@ -103,10 +101,8 @@ _metrics_dir_made = None  # the private directory this server start made, remove
 
 
 def on_starting(server):
-    """Give the workers a metrics directory: a fresh private one, or the one set, emptied.
-
-    Files left by an earlier run would be added to this run's counts.
-    """
+    """Give the workers a metrics directory: a fresh private one, or the one set, emptied."""
+    # Files left by an earlier run would be added to this run's counts.
     import glob
     import tempfile
 

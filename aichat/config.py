@@ -192,11 +192,7 @@ SECRET_KEY_FILE = "secret_key"
 
 
 def instance_secret_key(instance_path: str) -> str | None:
-    """The key in instance/secret_key, written with a random value on first start; None if it cannot be.
-
-    Several workers may start at once: the file appears whole (written aside, then linked into
-    place), and whoever loses the race reads the winner's key.
-    """
+    """The key in instance/secret_key, written with a random value on first start; None if it cannot be."""
     import secrets
     import tempfile
 
@@ -204,6 +200,8 @@ def instance_secret_key(instance_path: str) -> str | None:
     try:
         os.makedirs(instance_path, exist_ok=True)
         if not os.path.exists(path):
+            # Several workers may start at once: the file appears whole (written aside, then linked
+            # into place), and whoever loses the race reads the winner's key.
             fd, temp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")  # mode 0600
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(48))

@@ -31,12 +31,10 @@ class ServerShuttingDown(ProviderError):
                          "send the request again")
 
 
+# A BaseException, so the adapters' `except Exception` (which maps SDK errors onto the taxonomy)
+# lets it through to the stream that is waiting on a silent upstream.
 class _Wake(BaseException):
-    """Thrown into a stream's greenlet at the deadline.
-
-    A BaseException, so the adapters' `except Exception` (which maps SDK errors onto the
-    taxonomy) lets it through to the stream that is waiting on a silent upstream.
-    """
+    """Thrown into a stream's greenlet at the deadline."""
 
 
 class Lifecycle:

@@ -62,8 +62,7 @@ def _completion(result: ChatResult, request_id: str) -> dict:
 
 
 def _chunks(session: StreamSession, include_usage: bool, lifecycle: Lifecycle) -> Iterator[str]:
-    """chat.completion.chunk events as text arrives, the usage chunk when asked for, then [DONE];
-    an error chunk if upstream fails or the server is stopping."""
+    """chat.completion.chunk events as text arrives, the usage chunk when asked for, then [DONE]; or an error chunk."""
     head = {"id": f"chatcmpl-{session.ctx.request_id}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": session.model, "system_fingerprint": None}
     extra = {"usage": None} if include_usage else {}

@@ -63,8 +63,7 @@ def _body(result: ChatResult, request_id: str) -> dict:
 
 
 def _events(session: StreamSession, lifecycle: Lifecycle) -> Iterator[str]:
-    """`delta` events as text arrives, then one `done` event, or an `error` event if upstream fails
-    or the server is stopping."""
+    """`delta` events as text arrives, then one `done` event, or an `error` event (upstream failed, or stopping)."""
     request_id = session.ctx.request_id
     try:
         with lifecycle.watch(session):

@@ -120,10 +120,8 @@ class Gateway:
     # --- deployment checks ---------------------------------------------------
 
     def probe(self, provider: str, ctx: CallContext, max_tokens: int = 5) -> Completion:
-        """One tiny call to `provider` with its first usable key, recorded like any attempt; raises ProviderError.
-
-        It only observes: no failover, and breakers and benched keys are left as live traffic set them.
-        """
+        """One tiny call to `provider` with its first usable key, recorded like any attempt; raises ProviderError."""
+        # It only observes: no failover, and breakers and benched keys are left as live traffic set them.
         upstream = self.upstreams[provider]
         key = next((k for k in upstream.keys if k.usable()), None)
         if key is None:

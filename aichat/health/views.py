@@ -33,9 +33,7 @@ def ready():
 @limiter.exempt
 @admin_required
 def verify():
-    """Every deployment check, as `flask verify --json` prints them; `?live=1` adds a tiny real call per provider.
-
-    200 even when a check fails: the body says so, and a monitor or the remote check reads it.
-    """
+    """Every deployment check, as `flask verify --json` prints them; `?live=1` adds a tiny real call per provider."""
+    # 200 even when a check fails: the body says so, and a monitor or the remote check reads it.
     live = request.args.get("live", "").lower() in ("1", "true", "yes")
     return report(run_checks(current_app._get_current_object(), live=live)), 200, {"Cache-Control": "no-store"}

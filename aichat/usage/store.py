@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def batch_writer(app, on_written: Callable[[list[dict]], None] | None = None) -> Callable[[list[dict]], None]:
-    """A function that inserts a batch of usage rows in one transaction, usable off-request;
-    `on_written` is told each batch once it is committed (the cost metric counts it then, and only once)."""
+    """A function that inserts a batch of usage rows in one transaction, usable off-request."""
+    # `on_written` is told each batch once it is committed: the cost metric counts it then, and only once.
     zone = usage_zone(app.config)  # an unknown zone fails here, at start-up, not on every batch
 
     def write(batch: list[dict]) -> None:

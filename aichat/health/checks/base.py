@@ -33,11 +33,9 @@ def strictness(app: Flask) -> str:
 
 
 def bounded(app: Flask, name: str, check: Callable[[Flask], Check], timeout: float) -> Check:
-    """Run one check in its own thread and app context, timed; a crash or a hang becomes a failure.
-
-    A thread rather than a signal: this also runs inside a gevent worker serving /health/verify,
-    where a thread is a greenlet and join(timeout) still bounds the wait.
-    """
+    """Run one check in its own thread and app context, timed; a crash or a hang becomes a failure."""
+    # A thread rather than a signal: this also runs inside a gevent worker serving /health/verify,
+    # where a thread is a greenlet and join(timeout) still bounds the wait.
     box: list[Check] = []
 
     def target() -> None:
