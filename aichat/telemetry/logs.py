@@ -6,6 +6,8 @@ import logging
 import sys
 import time
 
+from flask import g, has_request_context
+
 ACCESS_LOGGER = "aichat.access"
 
 
@@ -32,8 +34,6 @@ def _utc(created: float) -> str:
 
 
 def _request_id() -> str | None:
-    from flask import g, has_request_context
-
     return g.get("request_id") if has_request_context() else None
 
 
