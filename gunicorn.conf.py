@@ -97,7 +97,6 @@ def _real_poll():
 
 # Prometheus multiprocess mode: each worker writes its metric values to files in one directory
 # and /metrics adds them up. The variable must be set before any worker imports prometheus_client.
-_metrics_dir_made = None  # the private directory this server start made, removed on exit
 
 
 def on_starting(server):
@@ -106,15 +105,16 @@ def on_starting(server):
     import glob
     import tempfile
 
-    global _metrics_dir_made
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)
         for name in glob.glob(os.path.join(path, "*.db")):
             os.remove(name)
     else:
-        path = _metrics_dir_made = tempfile.mkdtemp(prefix="aichat-metrics-")
+        path = tempfile.mkdtemp(prefix="aichat-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        # Kept on the arbiter, not in this module: a reload (HUP) runs this file again, afresh.
+        server.aichat_metrics_dir_made = path
 
 
 def child_exit(server, worker):
@@ -125,7 +125,9 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
+    """Remove the private metrics directory this start made."""
     import shutil
 
-    if _metrics_dir_made:
-        shutil.rmtree(_metrics_dir_made, ignore_errors=True)
+    made = getattr(server, "aichat_metrics_dir_made", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)

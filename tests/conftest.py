@@ -276,6 +276,11 @@ class GunicornServer:
         """Everything the server has printed so far."""
         return self.log_path.read_text(errors="replace")
 
+    def workers(self) -> set[int]:
+        """The pids of gunicorn's workers: the master's children."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return {int(pid) for pid in children}
+
 
 @pytest.fixture
 def serve_gunicorn(database_url, fake_openai, make_app, tmp_path):

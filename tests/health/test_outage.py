@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -39,12 +38,6 @@ def proxied_postgres():
     engine.dispose()
 
 
-def workers(master_pid: int) -> set[int]:
-    """gunicorn's worker processes: the master's children."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return {int(pid) for pid in children}
-
-
 def live_status(base: str) -> int:
     return requests.get(base + "/health", timeout=MARGIN).status_code
 
@@ -71,7 +64,7 @@ def test_an_outage_fails_readiness_fast_while_liveness_holds_and_both_recover(pr
                             AICHAT_READY_CACHE_SECONDS=CACHE_SECONDS, AICHAT_DB_CONNECT_TIMEOUT=5,
                             AICHAT_ROLLUP_INTERVAL=0)
     wait_for_ready(server.base, 200, within=10)
-    pids = workers(server.proc.pid)
+    pids = server.workers()
     assert len(pids) == 1
 
     for mode in (REFUSE, BLACKHOLE):
@@ -91,5 +84,5 @@ def test_an_outage_fails_readiness_fast_while_liveness_holds_and_both_recover(pr
     body = wait_for_ready(server.base, 200, within=CACHE_SECONDS + READY_TIMEOUT + MARGIN)
     assert body["checks"]["database"] == {"status": "ok", "reason": "reachable, migrations at head"}
     assert live_status(server.base) == 200
-    assert server.proc.poll() is None and workers(server.proc.pid) == pids  # no restart
+    assert server.proc.poll() is None and server.workers() == pids  # no restart
     assert "WORKER TIMEOUT" not in server.output()

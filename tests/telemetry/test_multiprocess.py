@@ -146,3 +146,23 @@ def test_without_a_directory_the_server_makes_one_and_counts_across_workers(serv
     assert counts == {ready_polls + 24}
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(20) == 0
+
+
+def test_the_private_directory_is_removed_at_exit_even_after_a_reload(serve_gunicorn, tmp_path):
+    """A reload (HUP, as systemctl reload sends) runs gunicorn.conf.py again: is the directory the start
+    made still removed when the server stops?"""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    server = serve_gunicorn(workers=1, TMPDIR=scratch)
+    made = list(scratch.glob("aichat-metrics-*"))
+    assert len(made) == 1 and made[0].is_dir()
+    before = server.workers()
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while not (server.workers() and server.workers().isdisjoint(before)):
+        assert time.monotonic() < deadline, "no new worker after HUP"
+        time.sleep(0.1)
+    assert requests.get(server.base + "/health", timeout=5).status_code == 200
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(20) == 0
+    assert list(scratch.glob("aichat-metrics-*")) == []
