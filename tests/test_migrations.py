@@ -51,3 +51,43 @@ def test_0004_marks_the_days_it_can_recompute_and_the_rollup_fills_their_min_and
             db.engine.dispose()
     finally:
         app.extensions["aichat.usage"].close()
+
+
+def test_hosts_upgrading_one_postgresql_database_at_once_all_succeed(tmp_path):
+    """Three `flask db upgrade` at the same moment (three hosts starting): none fails, the schema is at head."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from urllib.parse import quote
+
+    from aichat.config import _database_url
+    from tests.conftest import ROOT, require_service
+
+    base = _database_url(os.environ.get("AICHAT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
+    engine = sa.create_engine(base)
+    schema = f"aichat_upgrade_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        require_service(False, f"PostgreSQL is unreachable: {type(exc).__name__}")
+    try:
+        url = f"{base}?options={quote(f'-csearch_path={schema}')}"
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "k" * 40}
+        # Each process builds its app first, then all start upgrading at the same instant.
+        start_at = time.time() + 4
+        script = ("import time; from flask_migrate import upgrade; from wsgi import app; "
+                  f"time.sleep(max(0, {start_at} - time.time())); app.app_context().push(); upgrade()")
+        runs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT) for _ in range(3)]
+        outputs = [run.communicate(timeout=120)[0].decode(errors="replace") for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(outputs)
+        with engine.connect() as conn:
+            heads = conn.execute(sa.text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars().all()
+        assert len(heads) == 1 and heads[0].startswith("0004")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
