@@ -134,7 +134,8 @@ def test_errors_of_the_last_hour_against_the_thresholds(providers, errors, succe
     entry = found["errors"]
     assert entry["status"] == status, entry
     attempts = errors + successes
-    assert entry["reason"].startswith(f"{attempts} attempts, {errors} errors ({errors / attempts:.0%}, "
+    noun = "error" if errors == 1 else "errors"
+    assert entry["reason"].startswith(f"{attempts} attempts, {errors} {noun} ({errors / attempts:.0%}, "
                                       f"{errors} failed over) in the last hour")
     assert result.exit_code == (1 if status == "fail" else 0)
     if errors:

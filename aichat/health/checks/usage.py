@@ -32,7 +32,8 @@ def errors(app: Flask) -> Check:
     if not attempts:
         return Check("errors", OK, "no upstream attempts in the last hour")
     rate = failed / attempts
-    found = f"{attempts} attempts, {failed} errors ({rate:.0%}, {failed_over} failed over) in the last hour"
+    found = (f"{_count(attempts, 'attempt')}, {_count(failed, 'error')} ({rate:.0%}, {failed_over} failed over) "
+             f"in the last hour")
     if not failed:
         return Check("errors", OK, found)
     latest = db.session.execute(
@@ -94,3 +95,7 @@ def prices(app: Flask) -> Check:
         return Check("prices", WARN, f"no price today for {', '.join(missing)}: its calls are recorded unpriced; "
                                      f"add one with `flask prices set MODEL --input X --output Y`")
     return Check("prices", OK, f"{len(book)} price rows; priced: {', '.join(models.values())}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
