@@ -1,9 +1,10 @@
 """The process's lifecycle: serving, then draining after SIGTERM until a deadline.
 
 On SIGTERM gunicorn stops accepting and waits up to its graceful timeout for requests in
-flight. Streams may run until the stop deadline, which stays below that timeout; each one still
-open then ends with a `server_shutting_down` error event, so its usage row is written as that
-error (with the tokens delivered so far) before the worker flushes its rows and exits.
+flight. Calls may run until the stop deadline, which stays below that timeout. Then each stream
+still open ends with a `server_shutting_down` error event, and each JSON call still waiting on
+upstream with a 503 of that code; either way its usage row is written as that error (a stream's
+with the tokens delivered so far) before the worker flushes its rows and exits.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from aichat.gateway import Interrupted
 from aichat.providers.base import ProviderError
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,7 @@ STOP_MARGIN = 5.0
 
 
 class ServerShuttingDown(ProviderError):
-    """The server is stopping and this stream was still open at the stop deadline."""
+    """The server is stopping and this call was still open at the stop deadline."""
 
     code = "server_shutting_down"
 
@@ -31,21 +33,19 @@ class ServerShuttingDown(ProviderError):
                          "send the request again")
 
 
-# A BaseException, so the adapters' `except Exception` (which maps SDK errors onto the taxonomy)
-# lets it through to the stream that is waiting on a silent upstream.
-class _Wake(BaseException):
-    """Thrown into a stream's greenlet at the deadline."""
+_CLAIMED = object()  # what a watched greenlet finds in place of its entry once the deadline has claimed it
 
 
 class Lifecycle:
-    """Draining starts once (gunicorn's SIGTERM); streams in flight may run until `deadline`."""
+    """Draining starts once (gunicorn's SIGTERM); calls in flight may run until `deadline`."""
 
     def __init__(self, stop_deadline: float):
         self.stop_deadline = stop_deadline
         self.deadline: float | None = None  # time.monotonic() after which streams are ended
         self._current = None  # gevent.getcurrent once greenlets are tracked (gunicorn's gevent worker)
         self._spawn = None
-        self._streams: dict[Any, Any] = {}  # greenlet -> StreamSession it is serving
+        self._sleep = None
+        self._watched: dict[Any, Any] = {}  # greenlet -> the StreamSession it serves, or None for a JSON call
 
     @property
     def draining(self) -> bool:
@@ -59,11 +59,11 @@ class Lifecycle:
                 self._spawn(self._end_at_deadline)
 
     def expired(self) -> bool:
-        """Past the deadline: a stream still open now ends with an error event."""
+        """Past the deadline: a call still open now ends with ServerShuttingDown."""
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def clamp(self, graceful_timeout: float) -> None:
-        """Keep the deadline below gunicorn's graceful timeout, leaving time to end streams and flush rows."""
+        """Keep the deadline below gunicorn's graceful timeout, leaving time to end calls and flush rows."""
         limit = max(graceful_timeout - STOP_MARGIN, graceful_timeout / 2)
         if self.stop_deadline > limit:
             log.warning("AICHAT_STOP_DEADLINE=%ss does not leave %ss before the graceful timeout (%ss): "
@@ -71,11 +71,12 @@ class Lifecycle:
             self.stop_deadline = limit
 
     def track_greenlets(self) -> None:
-        """Under gevent: remember which greenlet serves each stream, to wake it at the deadline."""
+        """Under gevent: remember which greenlet serves each call, to wake it at the deadline."""
         import gevent
 
         self._current = gevent.getcurrent
         self._spawn = gevent.spawn
+        self._sleep = gevent.sleep
 
     # --- around each stream -------------------------------------------------
 
@@ -88,13 +89,47 @@ class Lifecycle:
             yield
             return
         greenlet = self._current()
-        self._streams[greenlet] = session
+        self._watched[greenlet] = session
         try:
             yield
-        except _Wake:
+        except Interrupted:
             raise _end(session) from None
         finally:
-            self._streams.pop(greenlet, None)
+            self._watched.pop(greenlet, None)
+
+    @contextmanager
+    def watch_call(self) -> Iterator[None]:
+        """Around a JSON call: at the deadline, one still waiting on upstream ends with ServerShuttingDown."""
+        # Plain threads have no greenlet to wake: a call there waits for upstream, as before.
+        if self.deadline is not None and self.expired():
+            raise ServerShuttingDown()  # nothing is sent upstream any more
+        if self._current is None:
+            yield
+            return
+        greenlet = self._current()
+        self._watched[greenlet] = None
+        woken = False
+        try:
+            yield
+        except Interrupted as stop:  # landed outside the gateway's upstream wait: nothing to record
+            woken = True
+            raise stop.error from None
+        except ServerShuttingDown:  # the gateway took the wake and recorded the attempt
+            woken = True
+            raise
+        finally:
+            if self._watched.pop(greenlet, _CLAIMED) is _CLAIMED and not woken:
+                self._absorb_wake()
+
+    def _absorb_wake(self) -> None:
+        """Take a wake already on its way to this greenlet, so it cannot land in the response being written."""
+        # The deadline claimed this call, but upstream answered in the same turn of the event loop,
+        # before the wake arrived. The wake is the next callback queued for this greenlet: yielding
+        # once receives it here, and the answer is sent as it came.
+        try:
+            self._sleep(0)
+        except Interrupted:
+            pass
 
     def check(self, session) -> None:
         """Between deltas, once draining: past the deadline, end the stream with ServerShuttingDown."""
@@ -104,16 +139,20 @@ class Lifecycle:
     def _end_at_deadline(self) -> None:
         import gevent
 
-        log.info("draining: streams still open in %.1fs end with server_shutting_down", self.stop_deadline)
+        log.info("draining: calls still open in %.1fs end with server_shutting_down", self.stop_deadline)
         gevent.sleep(max(0.0, self.deadline - time.monotonic()))
-        open_streams = list(self._streams.items())
-        self._streams.clear()
-        if open_streams:
-            log.warning("stop deadline: ending %d streams still open", len(open_streams))
-        for greenlet, session in open_streams:
-            # Marked first: wherever the wake lands (a silent upstream, a slow client), the row says why.
-            session.end_with(ServerShuttingDown())
-            greenlet.kill(_Wake, block=False)
+        watched = list(self._watched.items())
+        self._watched.clear()
+        streams = sum(session is not None for _, session in watched)
+        if watched:
+            log.warning("stop deadline: ending %d streams still open and %d JSON calls waiting on upstream",
+                        streams, len(watched) - streams)
+        for greenlet, session in watched:
+            err = ServerShuttingDown()
+            if session is not None:
+                # Marked first: wherever the wake lands (a silent upstream, a slow client), the row says why.
+                session.end_with(err)
+            greenlet.kill(Interrupted(err), block=False)
 
 
 def _end(session) -> ServerShuttingDown:

@@ -1,10 +1,11 @@
-"""What graceful stop adds to each stream: the deadline watch around it and the check per delta.
+"""What graceful stop adds to each call: the deadline watch around a stream or a JSON call, the check per delta.
 
 Usage: .venv/bin/python bench/stop.py [--repeat 15] [--number 200000]
 
 Prints the median CPU time of each piece (process time, so only this process's work counts):
-`watch` untracked (plain threads), `watch` tracked (gevent: the stream's greenlet is remembered
-so the deadline can wake it), and the per-delta `deadline is not None` test while serving.
+`watch` (streams) and `watch_call` (JSON calls) untracked (plain threads) and tracked (gevent: the
+call's greenlet is remembered so the deadline can wake it), and the per-delta `deadline is not None`
+test while serving.
 """
 import argparse
 import os
@@ -48,6 +49,13 @@ def main() -> None:
                     pass
         return run
 
+    def watch_call(lifecycle):
+        def run(n):
+            for _ in range(n):
+                with lifecycle.watch_call():
+                    pass
+        return run
+
     def check(n):
         lifecycle = plain
         for _ in range(n):
@@ -57,10 +65,14 @@ def main() -> None:
     base = per_call_ns(empty, args.number, args.repeat)
     rows = [("watch, per stream (plain threads)", per_call_ns(watch(plain), args.number, args.repeat) - base),
             ("watch, per stream (gevent, tracked)", per_call_ns(watch(tracked), args.number, args.repeat) - base),
+            ("watch_call, per JSON call (plain threads)",
+             per_call_ns(watch_call(plain), args.number, args.repeat) - base),
+            ("watch_call, per JSON call (gevent, tracked)",
+             per_call_ns(watch_call(tracked), args.number, args.repeat) - base),
             ("deadline test, per delta", per_call_ns(check, args.number, args.repeat) - base)]
-    print(f"{'piece':40} {'median CPU':>12}")
+    print(f"{'piece':44} {'median CPU':>12}")
     for name, ns in rows:
-        print(f"{name:40} {max(ns, 0.0) / 1000:9.3f} µs")
+        print(f"{name:44} {max(ns, 0.0) / 1000:9.3f} µs")
 
 
 if __name__ == "__main__":

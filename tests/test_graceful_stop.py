@@ -8,9 +8,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import openai
 import requests
 
-from tests.conftest import CLIENT_KEY, usage_rows
+from tests.conftest import CLIENT_KEY, GEMINI_KEYS, usage_rows
 
 STOP_DEADLINE = 4.0
 GRACEFUL_TIMEOUT = 12
@@ -24,23 +25,28 @@ BEHAVIOURS = {
     # The first delta, then nothing for a minute: only a wake-up can end this one at the deadline.
     "silent": {"chunks": ["first", " second", " third"], "chunk_interval": 60.0},
     "json": {"text": "a slow answer", "delay": 2.5},
+    # Headers only after a minute: past the stop deadline and the graceful timeout.
+    "late-json": {"text": "too late", "delay": 60.0},
 }
+JSON_KINDS = ("json", "late-json")
 
 
 @dataclass
 class Call:
     kind: str  # a key of BEHAVIOURS
-    surface: str  # "api" (/api/v1/ai-proxy/chat) or "v1" (/v1/chat/completions)
+    surface: str  # "api" (/api/v1/ai-proxy/chat), "v1" (/v1/chat/completions) or "sdk" (/v1 through openai)
     request_id: str
     status: int | None = None
+    headers: dict = field(default_factory=dict)  # the response's, case-insensitive
     events: list = field(default_factory=list)  # (monotonic time, event name, data)
     body: str = ""
     ended_at: float | None = None
     failure: str | None = None
+    sdk_error: openai.APIStatusError | None = None  # what the SDK raised ("sdk" calls)
 
     @property
     def stream(self) -> bool:
-        return self.kind != "json"
+        return self.kind not in JSON_KINDS
 
     def run(self, base: str) -> None:
         try:
@@ -50,6 +56,9 @@ class Call:
         self.ended_at = time.monotonic()
 
     def _run(self, base: str) -> None:
+        if self.surface == "sdk":
+            self._run_sdk(base)
+            return
         headers = {"X-Request-ID": self.request_id}
         if self.surface == "v1":
             url, body = base + "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}
@@ -60,6 +69,7 @@ class Call:
         body["stream"] = self.stream
         with requests.post(url, json=body, headers=headers, stream=True, timeout=30) as resp:
             self.status = resp.status_code
+            self.headers = resp.headers
             if not self.stream:
                 self.body = resp.text
                 return
@@ -71,6 +81,20 @@ class Call:
                     data = line[len("data: "):]
                     self.events.append((time.monotonic(), event, data if data == "[DONE]" else json.loads(data)))
                     event = "message"
+
+    def _run_sdk(self, base: str) -> None:
+        """A JSON call through the official SDK (no retries): its answer, or the error it raised."""
+        client = openai.OpenAI(base_url=base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        try:
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=MESSAGES, extra_headers={"X-Request-ID": self.request_id})
+            response = raw.http_response
+        except openai.APIStatusError as err:
+            response = err.response
+            self.sdk_error = err
+        finally:
+            client.close()
+        self.status, self.headers, self.body = response.status_code, response.headers, response.text
 
     def completed(self) -> bool:
         if not self.stream:
@@ -175,6 +199,65 @@ def test_sigterm_during_20_streams_ends_each_one_by_the_deadline_with_its_usage_
     output = server.output()
     assert "Worker graceful timeout" not in output and "Traceback" not in output
     assert "ending 13 streams still open" in output
+
+
+def test_sigterm_answers_json_calls_still_waiting_on_upstream_at_the_deadline_with_a_503(serve_gunicorn, fake_openai,
+                                                                                         fake_gemini):
+    """SIGTERM while JSON calls wait on an upstream that answers only after the deadline (/api, /v1 and the
+    official SDK), beside JSON calls that finish before it: does each late one get a 503 server_shutting_down in
+    its surface's shape with Retry-After at the deadline, one error usage row and no failover (not to the other
+    key, not to Gemini), while the early ones succeed, and does the server exit 0 by itself?"""
+    server = serve_gunicorn(AICHAT_STOP_DEADLINE=STOP_DEADLINE, AICHAT_GRACEFUL_TIMEOUT=GRACEFUL_TIMEOUT,
+                            GEMINI_API_KEY=",".join(GEMINI_KEYS), GEMINI_BASE_URL=fake_gemini.base_url,
+                            AICHAT_PROVIDER_ORDER="openai,gemini")
+    plan = ([("late-json", "api")] * 2 + [("late-json", "v1")] * 2 + [("late-json", "sdk")]
+            + [("json", "api"), ("json", "v1"), ("json", "sdk")])
+    calls = [Call(kind, surface, f"stop-{i:02d}-{kind}-{surface}") for i, (kind, surface) in enumerate(plan)]
+    late = [c for c in calls if c.kind == "late-json"]
+
+    threads = _start(server.base, fake_openai, calls)
+    sigterm_at = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(GRACEFUL_TIMEOUT + MARGIN)
+    assert server.proc.wait(GRACEFUL_TIMEOUT) == 0
+    assert [c.failure for c in calls if c.failure] == []
+
+    for call in calls:
+        assert call.ended_at > sigterm_at, f"{call.request_id} was not in flight at SIGTERM"
+        if call.kind == "json":
+            assert call.completed(), f"{call.request_id} should have completed: {call.status} {call.body}"
+            continue
+        assert call.status == 503, f"{call.request_id}: {call.status} {call.body}"
+        assert int(call.headers["Retry-After"]) > 0
+        error = json.loads(call.body)["error"]
+        assert error["code"] == "server_shutting_down" and "stop deadline" in error["message"], error
+        if call.surface == "api":
+            assert error["request_id"] == call.request_id
+        else:  # OpenAI's shape, so the SDK raises InternalServerError carrying the code
+            assert error == {"message": error["message"], "type": "server_error", "param": None,
+                             "code": "server_shutting_down"}
+        if call.surface == "sdk":
+            assert isinstance(call.sdk_error, openai.InternalServerError)
+            assert call.sdk_error.code == "server_shutting_down"
+        # Answered at the deadline, not before it, and not long after.
+        assert sigterm_at + STOP_DEADLINE <= call.ended_at <= sigterm_at + STOP_DEADLINE + MARGIN
+
+    assert len(_chats(fake_openai)) == len(calls), "a call ended by the stop was sent upstream again"
+    assert [r for r in list(fake_gemini.requests) if "generateContent" in r.path] == [], "failed over to Gemini"
+    rows = usage_rows(server.reader, at_least=len(calls))
+    assert sorted(r["request_id"] for r in rows) == sorted(c.request_id for c in calls), "one usage row per call"
+    for row in rows:
+        if "late-json" in row["request_id"]:
+            assert (row["status"], row["error_code"], row["stream"]) == ("error", "server_shutting_down", False), row
+            # The attempt's latency so far: it began before SIGTERM and ended at the deadline.
+            assert STOP_DEADLINE * 1000 <= row["latency_ms"] < BEHAVIOURS["late-json"]["delay"] * 1000, row
+        else:
+            assert (row["status"], row["provider"]) == ("success", "openai"), row
+
+    output = server.output()
+    assert "Worker graceful timeout" not in output and "Traceback" not in output
+    assert f"ending 0 streams still open and {len(late)} JSON calls waiting on upstream" in output
 
 
 def test_a_deadline_above_the_graceful_timeout_is_lowered_and_said_so(serve_gunicorn, fake_openai):

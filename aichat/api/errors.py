@@ -13,6 +13,7 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aichat.gateway import NoUpstreamAvailable, UnknownModel
+from aichat.lifecycle import ServerShuttingDown
 from aichat.providers.base import ProviderError, RequestInvalid, UpstreamRateLimited, UpstreamTimeout
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ def from_gateway(exc: Exception) -> ApiError:
         if isinstance(last, UpstreamTimeout):
             return ApiError(504, last.code, "no provider answered in time")
         return ApiError(502, last.code, f"no provider could answer: {last.message}")
+    if isinstance(exc, ServerShuttingDown):
+        # Another instance (or this one restarted) will answer; the balancer already sees this one as not ready.
+        return ApiError(503, exc.code, exc.message, headers={"Retry-After": "5"})
     if isinstance(exc, ProviderError):
         return ApiError(502, exc.code, exc.message)
     raise TypeError(exc)

@@ -29,7 +29,8 @@ def chat_completions():
         context.note_served(session.provider, session.model)
         return sse.response(_chunks(session, include_usage, current_app.extensions["aichat.lifecycle"]),
                             session.close)
-    result = context.gateway().complete(req, ctx)
+    with current_app.extensions["aichat.lifecycle"].watch_call():
+        result = context.gateway().complete(req, ctx)
     context.note_served(result.provider, result.model)
     return jsonify(_completion(result, ctx.request_id))
 

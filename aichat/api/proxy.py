@@ -45,7 +45,8 @@ def chat():
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)
         return sse.response(_events(session, current_app.extensions["aichat.lifecycle"]), session.close)
-    result = context.gateway().complete(req, ctx)
+    with current_app.extensions["aichat.lifecycle"].watch_call():
+        result = context.gateway().complete(req, ctx)
     context.note_served(result.provider, result.model)
     return jsonify(_body(result, ctx.request_id))
 

@@ -7,13 +7,13 @@ from aichat.providers import provider_class
 from aichat.providers.base import Timeouts
 
 from .breaker import CircuitBreaker
-from .pipeline import CallContext, ChatResult, Gateway, NoUpstreamAvailable, StreamSession
+from .pipeline import CallContext, ChatResult, Gateway, Interrupted, NoUpstreamAvailable, StreamSession
 from .routing import Router, UnknownModel
 from .tokens import load_counter
 from .upstreams import KeySlot, Upstream
 
-__all__ = ["CallContext", "ChatResult", "Gateway", "NoUpstreamAvailable", "StreamSession", "UnknownModel",
-           "build_gateway"]
+__all__ = ["CallContext", "ChatResult", "Gateway", "Interrupted", "NoUpstreamAvailable", "StreamSession",
+           "UnknownModel", "build_gateway"]
 
 
 def build_gateway(settings: Mapping, sink: Callable[[dict], None]) -> Gateway:

@@ -29,6 +29,16 @@ class NoUpstreamAvailable(Exception):
         self.last_error = last_error
 
 
+# A BaseException, so the adapters' `except Exception` (which maps SDK errors onto the taxonomy) lets it
+# through to the gateway, which records the attempt; whoever throws it (the server's stop) owns the waking.
+class Interrupted(BaseException):
+    """Thrown into a call waiting on upstream to end it with `error`: recorded as that error, never failed over."""
+
+    def __init__(self, error: ProviderError):
+        super().__init__(error.message)
+        self.error = error
+
+
 @dataclass(slots=True)
 class CallContext:
     """Who asked, through what; copied into every usage record."""
@@ -86,6 +96,10 @@ class Gateway:
                 if not self._failed(attempt, err, req, ctx):
                     raise
                 continue
+            except Interrupted as stop:
+                # Not upstream's fault: its health is left alone and no other provider is tried.
+                self._record(attempt, req, ctx, error=stop.error)
+                raise stop.error from None
             self._succeeded(attempt)
             usage = completion.usage or self.counter.estimate_usage(completion.model or attempt.model,
                                                                     upstream_req.messages, completion.content)
