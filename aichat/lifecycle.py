@@ -141,6 +141,10 @@ class Lifecycle:
 
         log.info("draining: calls still open in %.1fs end with server_shutting_down", self.stop_deadline)
         gevent.sleep(max(0.0, self.deadline - time.monotonic()))
+        self.end_open_calls()
+
+    def end_open_calls(self) -> None:
+        """The deadline's work: wake every watched call, to end it with ServerShuttingDown."""
         watched = list(self._watched.items())
         self._watched.clear()
         streams = sum(session is not None for _, session in watched)
