@@ -13,14 +13,14 @@ import requests
 
 from tests.conftest import CLIENT_KEY, GEMINI_KEYS, usage_rows
 
-STOP_DEADLINE = 4.0
-GRACEFUL_TIMEOUT = 12
+STOP_DEADLINE = 5.0  # the short streams (2 s) finish well inside it, also on a busy machine
+GRACEFUL_TIMEOUT = 13
 MARGIN = 3.0  # the deadline is noticed at once; this covers delivery and a busy machine
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 # What the fake upstream does for each kind of call.
 BEHAVIOURS = {
-    "short": {"text": "one two three four five six seven eight nine ten", "chunk_interval": 0.3},
+    "short": {"text": "one two three four five six seven eight nine ten", "chunk_interval": 0.2},
     "steady": {"text": " ".join(["word"] * 300), "chunk_interval": 0.1},
     # The first delta, then nothing for a minute: only a wake-up can end this one at the deadline.
     "silent": {"chunks": ["first", " second", " third"], "chunk_interval": 60.0},
