@@ -10,6 +10,7 @@ import logging
 import time
 
 from flask import Flask, g, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from aichat.gateway import NoUpstreamAvailable, UnknownModel
@@ -104,6 +105,15 @@ def register_errors(app: Flask) -> None:
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        # The database is down, unreachable or not migrated: the caller can only wait, so 503.
+        log.error("database unavailable on %s %s (%s)", request.method, request.path, type(exc.orig).__name__)
+        if not _is_api(request.path):
+            return "Service Unavailable: the database cannot be reached", 503, {"Retry-After": "5"}
+        return render(ApiError(503, "database_unavailable", "the database cannot be reached right now; "
+                                                            "try again shortly", headers={"Retry-After": "5"}))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

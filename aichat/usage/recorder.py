@@ -33,6 +33,7 @@ class UsageRecorder:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._stopping = False
+        self._closed: tuple[int, bool] | None = None  # (pid, flushed) once closed in that process
 
     def submit(self, record: dict) -> None:
         """Queue one row; cheap enough for the request path."""
@@ -61,7 +62,9 @@ class UsageRecorder:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Flush and stop the writer (at shutdown)."""
+        """Flush and stop the writer (at shutdown); closing again (atexit after gunicorn's hook) is a no-op."""
+        if self._closed is not None and self._closed[0] == os.getpid():
+            return self._closed[1]
         flushed = self.flush(timeout)
         if self._thread is not None and self._pid == os.getpid():
             self._stopping = True
@@ -71,6 +74,7 @@ class UsageRecorder:
             self._companion.stop()
         if not flushed:
             log.error("usage recorder stopped with %d rows unwritten", self.pending)
+        self._closed = (os.getpid(), flushed)
         return flushed
 
     def _start(self) -> None:
