@@ -169,7 +169,8 @@ DATES = [_param(name, {"type": "string", "format": "date"}, f"{name} this local 
 
 def _errors(*statuses: int) -> dict:
     meaning = {400: "a parameter is invalid (code invalid_parameter; the message names it)",
-               401: "no credentials, or a bad, revoked or disabled admin token"}
+               401: "no credentials, or a bad, revoked or disabled admin token",
+               503: "the database cannot be reached (code database_unavailable; with Retry-After)"}
     return {str(s): {"description": meaning[s], "content": {"application/json": {"schema": _ref("Error")}}}
             for s in statuses}
 
@@ -177,7 +178,7 @@ def _errors(*statuses: int) -> dict:
 def _get(summary: str, schema: str, parameters: list, security=ADMIN, description: str = "") -> dict:
     op = {"summary": summary, "parameters": parameters, "security": security,
           "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _ref(schema)}}},
-                        **_errors(400, 401)}}
+                        **_errors(400, 401, 503)}}
     if description:
         op["description"] = description
     return {"get": op}
@@ -187,7 +188,7 @@ def _csv(summary: str) -> dict:
     return {"get": {"summary": summary, "parameters": DATES, "security": ADMIN,
                     "responses": {"200": {"description": "a CSV attachment, streamed",
                                           "content": {"text/csv": {"schema": {"type": "string"}}}},
-                                  **_errors(400, 401)}}}
+                                  **_errors(400, 401, 503)}}}
 
 
 def _paths() -> dict:

@@ -5,6 +5,7 @@ import pytest
 
 from aichat import create_app
 from aichat.extensions import db
+from tests.api.openapi_check import assert_matches_openapi
 from tests.conftest import _base_config
 from tests.fakes import closed_port
 
@@ -29,6 +30,8 @@ def test_an_admin_token_cannot_be_checked_so_the_answer_is_503(app_without_datab
     error = resp.get_json()["error"]
     assert error["code"] == "database_unavailable" and error["request_id"] == resp.headers["X-Request-ID"]
     assert "127.0.0.1" not in error["message"], "the answer names no host"
+    if path.startswith("/api/"):
+        assert_matches_openapi(app_without_database.test_client(), resp)
 
 
 def test_the_console_says_503_in_plain_text(app_without_database):
