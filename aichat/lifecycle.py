@@ -101,7 +101,7 @@ class Lifecycle:
     def watch_call(self) -> Iterator[None]:
         """Around a JSON call: at the deadline, one still waiting on upstream ends with ServerShuttingDown."""
         # Plain threads have no greenlet to wake: a call there waits for upstream, as before.
-        if self.deadline is not None and self.expired():
+        if self.expired():
             raise ServerShuttingDown()  # nothing is sent upstream any more
         if self._current is None:
             yield

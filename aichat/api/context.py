@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from flask import current_app, g, request
 
 from aichat.gateway import CallContext, Gateway
+from aichat.lifecycle import Lifecycle
 
 from .auth import bearer_client
 from .validation import Limits
@@ -13,6 +14,10 @@ from .validation import Limits
 
 def gateway() -> Gateway:
     return current_app.extensions["aichat.gateway"]
+
+
+def lifecycle() -> Lifecycle:
+    return current_app.extensions["aichat.lifecycle"]
 
 
 def limits() -> Limits:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from aichat.gateway import ChatResult, StreamSession
 from aichat.lifecycle import Lifecycle
@@ -27,9 +27,9 @@ def chat_completions():
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)
-        return sse.response(_chunks(session, include_usage, current_app.extensions["aichat.lifecycle"]),
+        return sse.response(_chunks(session, include_usage, context.lifecycle()),
                             session.close)
-    with current_app.extensions["aichat.lifecycle"].watch_call():
+    with context.lifecycle().watch_call():
         result = context.gateway().complete(req, ctx)
     context.note_served(result.provider, result.model)
     return jsonify(_completion(result, ctx.request_id))

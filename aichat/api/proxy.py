@@ -44,8 +44,8 @@ def chat():
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)
-        return sse.response(_events(session, current_app.extensions["aichat.lifecycle"]), session.close)
-    with current_app.extensions["aichat.lifecycle"].watch_call():
+        return sse.response(_events(session, context.lifecycle()), session.close)
+    with context.lifecycle().watch_call():
         result = context.gateway().complete(req, ctx)
     context.note_served(result.provider, result.model)
     return jsonify(_body(result, ctx.request_id))

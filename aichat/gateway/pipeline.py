@@ -101,8 +101,7 @@ class Gateway:
                 self._record(attempt, req, ctx, error=stop.error)
                 raise stop.error from None
             self._succeeded(attempt)
-            usage = completion.usage or self.counter.estimate_usage(completion.model or attempt.model,
-                                                                    upstream_req.messages, completion.content)
+            usage = self._usage_of(completion, attempt, upstream_req)
             self._record(attempt, req, ctx, usage=usage, model_served=completion.model)
             content, follow_ups = (suggestions_mod.split(completion.content) if ctx.suggestions
                                    else (completion.content, []))
@@ -148,9 +147,7 @@ class Gateway:
         except ProviderError as err:
             self._record(attempt, req, ctx, error=err)
             raise
-        usage = completion.usage or self.counter.estimate_usage(completion.model or attempt.model, req.messages,
-                                                                completion.content)
-        self._record(attempt, req, ctx, usage=usage, model_served=completion.model)
+        self._record(attempt, req, ctx, usage=self._usage_of(completion, attempt, req), model_served=completion.model)
         return completion
 
     # --- the attempt loop's parts --------------------------------------------
@@ -186,6 +183,11 @@ class Gateway:
         failover = should_failover(err)
         self._record(attempt, req, ctx, error=err, failed_over=failover)
         return failover
+
+    def _usage_of(self, completion: Completion, attempt: _Attempt, sent: ChatRequest) -> Usage:
+        """Upstream's counts when it sent them; otherwise an estimate of what was sent and answered."""
+        return completion.usage or self.counter.estimate_usage(completion.model or attempt.model, sent.messages,
+                                                               completion.content)
 
     @staticmethod
     def _succeeded(attempt: _Attempt) -> None:
