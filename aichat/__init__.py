@@ -77,6 +77,7 @@ def init_gateway(app: Flask) -> None:
     from .api.auth import key_digests
     from .api.validation import Limits
     from .gateway import build_gateway
+    from .gateway.specs import environment_specs
     from .telemetry import metrics_of, observing
     from .usage.background import rollup_loop
     from .usage.recorder import UsageRecorder
@@ -87,7 +88,8 @@ def init_gateway(app: Flask) -> None:
                              app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
-    app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, observing(app, recorder.submit))
+    app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, environment_specs(app.config),
+                                                                   observing(app, recorder.submit))
     metrics.watch_circuits(gateway.upstreams.values())
     app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])

@@ -8,6 +8,7 @@ from gevent.event import Event
 from aichat.gateway import CallContext, Gateway
 from aichat.gateway.breaker import CircuitBreaker
 from aichat.gateway.routing import Router
+from aichat.gateway.specs import KIND_FAMILIES, UpstreamSpec
 from aichat.gateway.upstreams import KeySlot, Upstream
 from aichat.lifecycle import Lifecycle, ServerShuttingDown
 from aichat.providers.base import ChatRequest, Completion, Message, UpstreamUnavailable
@@ -41,7 +42,8 @@ def _gateway(records: list) -> tuple[Gateway, dict[str, WaitingAdapter]]:
     upstreams = {name: Upstream(name, adapter, model, [KeySlot(f"{name}#{i}", None, breaker()) for i in (1, 2)],
                                 breaker())
                  for (name, adapter), model in zip(adapters.items(), ("gpt-4o-mini", "gemini-2.5-flash"))}
-    router = Router({name: up.default_model for name, up in upstreams.items()}, ["openai", "gemini"], {}, "")
+    router = Router([UpstreamSpec(name, name, "", (), KIND_FAMILIES[name], up.default_model)
+                     for name, up in upstreams.items()], ["openai", "gemini"], {}, "")
     return Gateway(upstreams, router, records.append), adapters
 
 
@@ -74,9 +76,9 @@ def test_a_json_call_waiting_at_the_deadline_ends_recorded_and_not_failed_over()
     lifecycle.begin_drain()
     assert isinstance(call.get(timeout=5), ServerShuttingDown)
 
-    assert [(r["request_id"], r["provider"], r["status"], r["error_code"]) for r in records] == [
+    assert [(r.request_id, r.provider, r.status, r.error_code) for r in records] == [
         ("late", "openai", "error", "server_shutting_down")]
-    assert records[0]["latency_ms"] >= 200
+    assert records[0].latency_ms >= 200
     assert (adapters["openai"].calls, adapters["gemini"].calls) == (1, 0)
     breakers = [up.breaker for up in gateway.upstreams.values()]
     breakers += [key.breaker for up in gateway.upstreams.values() for key in up.keys]
@@ -94,7 +96,7 @@ def test_a_call_answered_in_the_same_turn_as_the_deadline_keeps_its_answer():
     adapters["openai"].answer.set()  # the call resumes at the next turn of the loop ...
     lifecycle.end_open_calls()  # ... and the deadline's wake is queued behind it
     assert call.get(timeout=5) == "hello"
-    assert [(r["request_id"], r["status"]) for r in records] == [("just-in-time", "success")]
+    assert [(r.request_id, r.status) for r in records] == [("just-in-time", "success")]
 
 
 def test_a_json_call_that_answers_before_the_deadline_is_left_alone():
@@ -108,7 +110,7 @@ def test_a_json_call_that_answers_before_the_deadline_is_left_alone():
     adapters["openai"].answer.set()
     assert call.get(timeout=5) == "hello"
     gevent.sleep(0.5)  # past the deadline: nothing is watched any more
-    assert [(r["request_id"], r["status"]) for r in records] == [("early", "success")]
+    assert [(r.request_id, r.status) for r in records] == [("early", "success")]
 
 
 def test_without_gevent_a_new_call_past_the_deadline_is_refused_before_upstream():

@@ -1,7 +1,7 @@
-"""The gateway: plain Python, no Flask. `build_gateway` turns settings into a ready pipeline."""
+"""The gateway: plain Python, no Flask. `build_gateway` turns upstream specs into a ready pipeline."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from aichat.providers import provider_class
 from aichat.providers.base import Timeouts
@@ -9,15 +9,24 @@ from aichat.providers.base import Timeouts
 from .breaker import CircuitBreaker
 from .pipeline import CallContext, ChatResult, Gateway, Interrupted, NoUpstreamAvailable, StreamSession
 from .routing import Router, UnknownModel
+from .specs import KeySpec, UpstreamSpec
 from .tokens import load_counter
 from .upstreams import KeySlot, Upstream
 
 __all__ = ["CallContext", "ChatResult", "Gateway", "Interrupted", "NoUpstreamAvailable", "StreamSession",
-           "UnknownModel", "build_gateway"]
+           "UnknownModel", "UpstreamSpec", "build_gateway"]
+
+# What answers when no upstream is configured: every answer says it is not an AI.
+DEMO_SPEC = UpstreamSpec("demo", "demo", "", (KeySpec("demo", ""),), (), "demo")
 
 
-def build_gateway(settings: Mapping, sink: Callable[[dict], None]) -> Gateway:
-    """Providers with keys become upstreams (SDK clients built once, here); with none, the demo."""
+def build_gateway(settings: Mapping, specs: Sequence[UpstreamSpec], sink: Callable[[dict], None],
+                  previous: Gateway | None = None) -> Gateway:
+    """Enabled upstreams with an enabled key become the pipeline's upstreams; with none, the demo.
+
+    SDK clients are built here, once per upstream; an upstream whose spec is unchanged since
+    `previous` was built is taken over as it is, with its clients and health.
+    """
     timeouts = Timeouts(settings["AICHAT_CONNECT_TIMEOUT"], settings["AICHAT_FIRST_TOKEN_TIMEOUT"],
                         settings["AICHAT_TOTAL_TIMEOUT"])
 
@@ -25,23 +34,21 @@ def build_gateway(settings: Mapping, sink: Callable[[dict], None]) -> Gateway:
         return CircuitBreaker(settings["AICHAT_CIRCUIT_FAILURES"], settings["AICHAT_CIRCUIT_WINDOW"],
                               settings["AICHAT_CIRCUIT_COOLDOWN"])
 
-    upstreams: dict[str, Upstream] = {}
-    for name in ("openai", "gemini"):
-        keys = settings[f"{name.upper()}_API_KEY"]
-        if not keys:
-            continue
-        adapter = provider_class(name)(settings[f"{name.upper()}_BASE_URL"], timeouts,
-                                       settings["AICHAT_UPSTREAM_POOL_SIZE"])
-        slots = [KeySlot(f"{name}#{i}", adapter.make_client(key), breaker())
-                 for i, key in enumerate(keys, 1)]
-        upstreams[name] = Upstream(name, adapter, settings[f"{name.upper()}_MODEL"], slots, breaker(),
-                                   settings["AICHAT_KEY_RETEST_INTERVAL"])
-    if not upstreams:
-        adapter = provider_class("demo")()
-        upstreams["demo"] = Upstream("demo", adapter, "demo", [KeySlot("demo", None, breaker())], breaker())
+    def build(spec: UpstreamSpec) -> Upstream:
+        kept = previous.upstreams.get(spec.name) if previous is not None else None
+        if kept is not None and kept.spec == spec:
+            return kept
+        if spec.kind == "demo":
+            adapter = provider_class("demo")()
+        else:
+            adapter = provider_class(spec.kind)(spec.base_url, timeouts, settings["AICHAT_UPSTREAM_POOL_SIZE"])
+        slots = [KeySlot(key.label, adapter.make_client(key.secret), breaker()) for key in spec.keys if key.enabled]
+        return Upstream(spec.name, adapter, spec.default_model, slots, breaker(),
+                        settings["AICHAT_KEY_RETEST_INTERVAL"], kind=spec.kind, spec=spec)
 
-    router = Router({name: up.default_model for name, up in upstreams.items()},
-                    settings["AICHAT_PROVIDER_ORDER"], settings["AICHAT_MODEL_ALIASES"],
-                    settings["AICHAT_DEFAULT_MODEL"] if "demo" not in upstreams else "")
+    live = [spec for spec in specs if spec.enabled and any(key.enabled for key in spec.keys)] or [DEMO_SPEC]
+    upstreams = {spec.name: build(spec) for spec in live}
+    default_model = settings["AICHAT_DEFAULT_MODEL"] if live[0] is not DEMO_SPEC else ""
+    router = Router(live, settings["AICHAT_PROVIDER_ORDER"], settings["AICHAT_MODEL_ALIASES"], default_model)
     counter = load_counter(settings["TIKTOKEN_CACHE_DIR"]) if settings.get("TIKTOKEN_CACHE_DIR") else None
     return Gateway(upstreams, router, sink, settings["AICHAT_MAX_ATTEMPTS"], timeouts.total, counter)

@@ -41,7 +41,7 @@ class KeySlot:
 
 @dataclass(eq=False)
 class Upstream:
-    """A provider as configured: name, adapter, default model, keys used in turn."""
+    """An upstream as configured: name, adapter (of its kind), default model, keys used in turn."""
 
     name: str
     adapter: object
@@ -49,7 +49,12 @@ class Upstream:
     keys: list[KeySlot]
     breaker: CircuitBreaker
     key_retest_interval: float = 600.0
+    kind: str = ""  # the provider module that speaks its protocol; the name when not given
+    spec: object = None  # the UpstreamSpec it was built from, to reuse it when a rebuild finds it unchanged
     _turn: itertools.count = field(default_factory=itertools.count, repr=False)
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or self.name
 
     def rotation(self) -> Iterator[KeySlot]:
         """Every key once, starting one further along than last time; benched keys only when due a re-test."""

@@ -96,22 +96,22 @@ class Metrics:
         self.requests(endpoint, status).inc()
         self.request_seconds(endpoint).observe(seconds)
 
-    def attempt(self, record: dict) -> None:
-        """One upstream attempt, from the usage record the gateway hands on."""
-        provider = record["provider"]
-        self.attempts(provider, record["status"]).inc()
-        if record["error_code"]:
-            self.upstream_errors(provider, record["error_code"]).inc()
-        if record["failed_over"]:
+    def attempt(self, record) -> None:
+        """One upstream attempt, from the record the gateway hands on (an AttemptRecord)."""
+        provider = record.upstream
+        self.attempts(provider, record.status).inc()
+        if record.error_code:
+            self.upstream_errors(provider, record.error_code).inc()
+        if record.failed_over:
             self.failovers(provider).inc()
-        self.upstream_seconds(provider).observe(record["latency_ms"] / 1000)
-        if record["ttft_ms"] is not None:
-            self.ttft_seconds(provider).observe(record["ttft_ms"] / 1000)
+        self.upstream_seconds(provider).observe(record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            self.ttft_seconds(provider).observe(record.ttft_ms / 1000)
         model = None
-        for kind in TOKEN_KINDS:
-            count = record[f"{kind}_tokens"]
+        for kind, count in (("prompt", record.prompt_tokens), ("completion", record.completion_tokens),
+                            ("cached", record.cached_tokens), ("reasoning", record.reasoning_tokens)):
             if count:
-                model = model or self._model_label(record["model_served"] or "")
+                model = model or self._model_label(record.model_served or "")
                 self.tokens(provider, model, kind).inc(count)
 
     def _model_label(self, model: str) -> str:

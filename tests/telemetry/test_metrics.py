@@ -1,8 +1,10 @@
 """Each aichat_* metric family, in one process: what a request, an attempt, a failover or a written row adds."""
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
+from aichat.gateway.attempt import AttemptRecord
 from aichat.gateway.breaker import CLOSED, HALF_OPEN, OPEN
 from tests.conftest import GEMINI_KEYS, usage_rows
 
@@ -156,11 +158,10 @@ def test_model_names_chosen_by_callers_cannot_grow_the_scrape_without_bound(monk
 
     monkeypatch.setattr(metrics_mod, "MAX_MODEL_LABELS", 2)
     metrics = metrics_mod.Metrics()
-    record = {"provider": "openai", "status": "success", "error_code": None, "failed_over": False,
-              "latency_ms": 5.0, "ttft_ms": None, "prompt_tokens": 3, "completion_tokens": 2, "cached_tokens": 0,
-              "reasoning_tokens": 0}
     for model in ("gpt-a", "gpt-b", "gpt-c", "gpt-d", "gpt-a"):
-        metrics.attempt({**record, "model_served": model})
+        metrics.attempt(AttemptRecord("r", 1, "unknown", None, "v1", "openai", "openai", "openai#1", model, model,
+                                      False, "success", 200, None, None, 3, 0, 2, 0, 5, "provider", 5.0, None,
+                                      False, datetime.now(timezone.utc)))
     samples = Scrape(metrics.exposition().decode())
     models = {dict(labels)["model"]: value for labels, value in samples.series("aichat_tokens_total").items()
               if dict(labels)["kind"] == "prompt"}
