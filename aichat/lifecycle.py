@@ -80,6 +80,14 @@ class Lifecycle:
 
     # --- around each stream -------------------------------------------------
 
+    def relay(self, session) -> Iterator[str]:
+        """A stream's text as it arrives, ended with ServerShuttingDown at the stop deadline (both chat surfaces)."""
+        with self.watch(session):
+            for text in session:
+                yield text
+                if self.deadline is not None:
+                    self.check(session)
+
     @contextmanager
     def watch(self, session) -> Iterator[None]:
         """Around a stream's iteration: at the deadline it ends, even while its upstream is silent."""

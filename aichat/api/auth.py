@@ -26,7 +26,7 @@ def key_digests(keys: list[str]) -> dict[bytes, str]:
             for key in keys}
 
 
-def _bearer() -> str | None:
+def bearer_token() -> str | None:
     """The Bearer token sent ('' when the header has none after the scheme), None without a Bearer header.
 
     Another scheme counts as no token, so a console behind a proxy that adds `Authorization: Basic …`
@@ -51,25 +51,8 @@ def client_label(token: str) -> str | None:
 
 def bearer_client() -> str | None:
     """The label of the client key sent as Bearer, or None (no Bearer token, or not a client key)."""
-    token = _bearer()
+    token = bearer_token()
     return client_label(token) if token else None
-
-
-def client_key_required(view):
-    """401 in OpenAI's shape unless `Authorization: Bearer <key>` carries a configured key."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        token = _bearer()
-        if not token:
-            raise ApiError(401, "missing_api_key", "send your API key as 'Authorization: Bearer <key>'")
-        label = client_label(token)
-        if label is None:
-            raise ApiError(401, "invalid_api_key", "the API key is not valid")
-        g.caller = label
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def admin_from_token(token: str):
@@ -95,7 +78,7 @@ def admin_from_token(token: str):
 
 
 def _authenticate_admin():
-    token = _bearer()
+    token = bearer_token()
     if token is not None:
         admin = admin_from_token(token) if token else None
         if admin is None:
@@ -121,15 +104,15 @@ def admin_required(view):
 
 
 def caller_or_admin_required(view):
-    """A client key (`g.caller` is its label, `g.admin` None) or an admin (`g.admin` set, `g.caller` None)."""
+    """A client key (`g.client_label` is its label, `g.admin` None) or an admin (`g.admin` set, the label None)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         label = bearer_client()
         if label is not None:
-            g.caller, g.admin = label, None
+            g.client_label, g.admin = label, None
         else:
-            g.caller, g.admin = None, _authenticate_admin()
+            g.client_label, g.admin = None, _authenticate_admin()
         return view(*args, **kwargs)
 
     return wrapper

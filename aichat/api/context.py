@@ -1,4 +1,4 @@
-"""What the chat views share: the gateway, limits, and the call context of this request."""
+"""What the chat views share: the gateway, limits, the lifecycle, and the call context of this request."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -8,7 +8,7 @@ from flask import current_app, g, request
 from aichat.gateway import CallContext, Gateway
 from aichat.lifecycle import Lifecycle
 
-from .auth import bearer_client
+from .callers import caller_label
 from .validation import Limits
 
 
@@ -25,20 +25,9 @@ def limits() -> Limits:
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
-    """The context of this call; `site` is a server caller's explicit site_domain, which wins over Origin."""
+    """The context of this call; `site` is a key holder's explicit site_domain, which wins over Origin."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
-                       caller=g.get("caller"), suggestions=suggestions)
-
-
-def server_caller() -> str | None:
-    """On the browser endpoint: the label of a valid client key sent as Bearer (a server calling), else None.
-
-    The endpoint stays open without a key; a key only identifies the caller (`g.caller`).
-    """
-    label = bearer_client()
-    if label is not None:
-        g.caller = label
-    return label
+                       caller=caller_label(), suggestions=suggestions)
 
 
 def site_domain() -> str:

@@ -81,6 +81,11 @@ def stream_error(err: ProviderError, request_id: str) -> dict:
     return {"error": {"code": err.code, "message": err.message, "request_id": request_id}}
 
 
+def openai_stream_error(err: ProviderError) -> dict:
+    """The chunk that ends a /v1 stream that failed mid-way: the official SDK raises APIError on it."""
+    return {"error": {"message": err.message, "type": "server_error", "param": None, "code": err.code}}
+
+
 def register_errors(app: Flask) -> None:
     app.register_error_handler(ApiError, render)
 

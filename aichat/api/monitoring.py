@@ -89,8 +89,8 @@ def caller_stats():
     args = request.args
     period, site = _period(params.days(args, 7)), params.text(args, "site_domain")
     caller = params.text(args, "caller")
-    if g.caller is not None:
-        if caller is not None and caller != g.caller:
+    if g.client_label is not None:
+        if caller is not None and caller != g.client_label:
             raise params.invalid("caller", "caller is chosen by admins; a client key sees its own usage")
-        caller = g.caller
+        caller = g.client_label
     return jsonify(queries.caller_summary(db.session, period, caller, site_domain=site))

@@ -11,7 +11,8 @@ from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
 
 from . import context, sse, validation
-from .auth import client_key_required
+from .callers import client_key_required
+from .errors import openai_stream_error
 from .proxy import chat_limit
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -74,19 +75,14 @@ def _chunks(session: StreamSession, include_usage: bool, lifecycle: Lifecycle) -
 
     try:
         yield chunk({"role": "assistant", "content": ""})
-        with lifecycle.watch(session):
-            for text in session:
-                yield chunk({"content": text})
-                if lifecycle.deadline is not None:
-                    lifecycle.check(session)
+        for text in lifecycle.relay(session):
+            yield chunk({"content": text})
         yield chunk({}, session.finish_reason or "stop")
         if include_usage:
             yield sse.data_frame({**head, "choices": [], "usage": _usage(session.final_usage())})
         yield sse.data_frame("[DONE]")
     except ProviderError as err:
-        # The SDK raises APIError when a stream event carries an `error` object.
-        yield sse.data_frame({"error": {"message": err.message, "type": "server_error", "param": None,
-                                        "code": err.code}})
+        yield sse.data_frame(openai_stream_error(err))
     finally:
         session.close()
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from aichat.extensions import limiter
 from aichat.gateway import ChatResult, StreamSession
@@ -12,34 +11,21 @@ from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
 
 from . import context, sse, validation
-from .errors import ApiError, stream_error
+from .callers import browser_or_client_key
+from .errors import stream_error
 
 bp = Blueprint("proxy", __name__, url_prefix="/api/v1/ai-proxy")
 chat_limit = limiter.shared_limit(lambda: current_app.config["AICHAT_RATE_LIMIT"], scope="chat")
 
 
-@bp.before_request
-def origin_allowed():
-    """Browsers send Origin on cross-site calls; only configured sites (or our own origin) may use us."""
-    origin = request.headers.get("Origin")
-    if not origin or origin.rstrip("/") in current_app.config["AICHAT_ALLOWED_ORIGINS"]:
-        return None
-    try:
-        same_site = urlsplit(origin).netloc == request.host
-    except ValueError:  # malformed (an unclosed IPv6 bracket): not an origin we know
-        same_site = False
-    if same_site:
-        return None
-    raise ApiError(403, "origin_not_allowed", f"origin {origin} is not allowed; add it to AICHAT_ALLOWED_ORIGINS")
-
-
 @bp.post("/chat")
+@browser_or_client_key
 @chat_limit
 def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""
     data = validation.json_body(request)
     req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
-    site = validation.site_domain(data, allowed=context.server_caller() is not None)
+    site = validation.site_domain(data, allowed=g.caller.holds_key)
     ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
@@ -67,11 +53,8 @@ def _events(session: StreamSession, lifecycle: Lifecycle) -> Iterator[str]:
     """`delta` events as text arrives, then one `done` event, or an `error` event (upstream failed, or stopping)."""
     request_id = session.ctx.request_id
     try:
-        with lifecycle.watch(session):
-            for text in session:
-                yield sse.frame("delta", {"content": text})
-                if lifecycle.deadline is not None:
-                    lifecycle.check(session)
+        for text in lifecycle.relay(session):
+            yield sse.frame("delta", {"content": text})
         yield sse.frame("done", {
             "id": request_id,
             "model": session.model,

@@ -76,9 +76,12 @@ def _fields(endpoint: str, status: int, streamed: bool) -> dict:
 
 def _caller() -> str | None:
     """A client key's label, or the admin's name; both are safe to log."""
-    caller = g.get("caller")
-    if caller is not None:
-        return caller
+    caller = g.get("caller")  # a chat surface's Caller
+    if caller is not None and caller.label is not None:
+        return caller.label
+    label = g.get("client_label")  # a client key reading its own usage
+    if label is not None:
+        return label
     admin = g.get("admin")
     name = getattr(admin, "username", None) if admin is not None else None
     return f"admin:{name}" if name else None
