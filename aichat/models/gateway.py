@@ -63,8 +63,9 @@ class Upstream(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
+    # The ORM deletes an upstream's keys itself: SQLite enforces ON DELETE CASCADE only when told to.
     keys: Mapped[list[UpstreamKey]] = relationship(back_populates="upstream", cascade="all, delete-orphan",
-                                                   passive_deletes=True, order_by="UpstreamKey.id")
+                                                   order_by="UpstreamKey.id")
 
     @property
     def model_list(self) -> list[str]:
