@@ -218,7 +218,7 @@ def _key_to_test(spec: UpstreamSpec, label: str | None) -> KeySpec:
     if label is not None:
         key = next((k for k in spec.keys if k.label == label), None)
         if key is None:
-            raise SpecError(f"upstream {spec.name!r} has no usable key labelled {label!r}")
+            raise SpecError(f"upstream {spec.name!r} has no key labelled {label!r}")
         return key
     key = next((k for k in spec.keys if k.enabled), None)
     if key is None:
