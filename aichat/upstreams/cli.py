@@ -170,7 +170,9 @@ def remove(name: str, yes: bool) -> None:
     """Remove an upstream and its keys."""
     row = store.get(db.session, name, _reserved())
     if not yes:
-        click.confirm(f"Remove upstream {row.name!r} and its {len(row.keys)} keys?", abort=True, err=True)
+        count = len(row.keys)
+        click.confirm(f"Remove upstream {row.name!r} and its {count} key{'s' if count != 1 else ''}?", abort=True,
+                      err=True)
     count = store.remove_upstream(db.session, name, _reserved())
     click.echo(f"Removed upstream {name!r} and {count} key{'s' if count != 1 else ''}; {TAKES_EFFECT}.", err=True)
 

@@ -207,7 +207,7 @@ def test_disable_and_enable(app, flask, deepseek):
 
 def test_remove_asks_first_and_takes_the_keys_with_it(app, flask, deepseek):
     result = flask("upstreams", "remove", "deepseek", input="n\n")
-    assert result.exit_code != 0 and "Remove upstream 'deepseek' and its 1 keys?" in result.stderr
+    assert result.exit_code != 0 and "Remove upstream 'deepseek' and its 1 key?" in result.stderr
     assert _row(app, "deepseek") is not None
     result = ok(flask("upstreams", "remove", "deepseek", input="y\n"))
     assert "Removed upstream 'deepseek' and 1 key" in result.stderr
