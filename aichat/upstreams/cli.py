@@ -57,7 +57,8 @@ def upstreams() -> None:
 @click.option("--kind", required=True, metavar="openai|gemini",
               help="The protocol: openai (also every OpenAI-compatible endpoint) or gemini.")
 @click.option("--base-url", required=True, metavar="URL", help="Where the API is, e.g. https://api.deepseek.com/v1.")
-@click.option("--models", required=True, metavar="'P1,P2'", help="Models it serves: names and patterns like 'deepseek-*'.")
+@click.option("--models", required=True, metavar="'P1,P2'",
+              help="Models it serves: names and patterns like 'deepseek-*'.")
 @click.option("--default-model", default=None, metavar="M", help="Used when a request names no model "
                                                                   "(default: the first name in --models).")
 @click.option("--priority", default="0", metavar="N", help="Higher goes first among upstreams serving a model.")
@@ -203,7 +204,8 @@ def test(name: str, label: str | None) -> None:
                                    f"{redact(str(getattr(err, 'message', err)), [key.secret])[:200]}") from None
     ms = round((time.perf_counter() - started) * 1000)
     tokens = completion.usage.total_tokens if completion.usage else None
-    click.echo(f"ok: {spec.name} (key {key.label!r}) answered in {ms} ms with model {completion.model or spec.default_model}"
+    click.echo(f"ok: {spec.name} (key {key.label!r}) answered in {ms} ms with model "
+               f"{completion.model or spec.default_model}"
                + (f", {tokens} tokens" if tokens is not None else ""))
 
 

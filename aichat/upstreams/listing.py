@@ -134,7 +134,8 @@ def _add_usage(session: Session, upstream: UpstreamView) -> None:
         elif row is not None and row.invalid and (row.success is None or row.success < row.invalid):
             key.state = "benched"
             status = _status_at(session, mine, key.label, row.invalid)
-            key.why = f"{KEY_INVALID}{f' (HTTP {status})' if status else ''} since {_utc(row.invalid):%Y-%m-%d %H:%M} UTC"
+            key.why = (f"{KEY_INVALID}{f' (HTTP {status})' if status else ''} "
+                       f"since {_utc(row.invalid):%Y-%m-%d %H:%M} UTC")
 
 
 def _newest(a: datetime | None, b: datetime | None) -> datetime | None:

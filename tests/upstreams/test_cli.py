@@ -173,7 +173,8 @@ def test_update_changes_what_is_given(app, flask, deepseek):
     row = _row(app, "deepseek")
     assert (row.base_url, row.priority, row.model_list, row.default_model) == (
         "https://proxy.example.com/v1", -3, ["deepseek-chat", "deepseek-*"], "deepseek-chat")
-    ok(flask("upstreams", "update", "deepseek", "--models", "deepseek-reasoner", "--default-model", "deepseek-reasoner"))
+    ok(flask("upstreams", "update", "deepseek", "--models", "deepseek-reasoner", "--default-model",
+             "deepseek-reasoner"))
     row = _row(app, "deepseek")
     assert (row.model_list, row.default_model) == (["deepseek-reasoner"], "deepseek-reasoner")
     assert [k.label for k in row.keys] == ["main"], "the keys stay"

@@ -1,4 +1,5 @@
-"""Upstream keys at rest: the encryption keys are usable, set by the operator in production, and open every stored key."""
+"""Upstream keys at rest: the encryption keys are usable, set by the operator in production, and open every
+stored key."""
 from __future__ import annotations
 
 import os
