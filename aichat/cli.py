@@ -13,14 +13,15 @@ def register_cli(app: Flask) -> None:
     from .admin.cli import users
     from .health.cli import verify
     from .usage.cli import usage
+    from .upstreams.cli import upstreams
     from .usage.prices_cli import prices, tokens
 
-    for command in (users, prices, tokens, usage, verify):
+    for command in (users, upstreams, prices, tokens, usage, verify):
         app.cli.add_command(command)
 
 
-def refusing(error: type[Exception]) -> Callable[[Callable], Callable]:
-    """A command decorator: `error` becomes its message on stderr and exit code 1, never a traceback."""
+def refusing(error: type[Exception], exit_code: int = 1) -> Callable[[Callable], Callable]:
+    """A command decorator: `error` becomes its message on stderr and `exit_code`, never a traceback."""
 
     def decorate(command: Callable) -> Callable:
         @wraps(command)
@@ -28,7 +29,9 @@ def refusing(error: type[Exception]) -> Callable[[Callable], Callable]:
             try:
                 return command(*args, **kwargs)
             except error as exc:
-                raise click.ClickException(str(exc)) from None
+                refusal = click.ClickException(str(exc))
+                refusal.exit_code = exit_code
+                raise refusal from None
 
         return wrapper
 

@@ -21,6 +21,10 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     AICHAT_ENV = "production"  # or development: `flask verify` is strict in production
     AICHAT_DB_CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL before giving up
+    # Fernet keys that encrypt upstream keys stored in the database, comma-separated, newest first
+    # (the newest encrypts, any decrypts: rotate with `flask upstreams reencrypt`). Empty: one is
+    # generated in instance/encryption_key. Every instance on one database needs the same keys.
+    AICHAT_ENCRYPTION_KEY: list[str] = []
 
     # Providers. Keys may be one value or several, comma-separated.
     OPENAI_API_KEY: list[str] = []
@@ -112,6 +116,7 @@ def _bool(value: str) -> bool:
 _PARSERS = {
     "OPENAI_API_KEY": _split,
     "GEMINI_API_KEY": _split,
+    "AICHAT_ENCRYPTION_KEY": _split,
     "AICHAT_PROVIDER_ORDER": lambda v: [p.lower() for p in _split(v)],
     "AICHAT_MODEL_ALIASES": _aliases,
     "AICHAT_API_KEYS": _split,
@@ -189,22 +194,37 @@ def load(app, test_config: Mapping[str, Any] | None = None) -> None:
 
 
 SECRET_KEY_FILE = "secret_key"
+ENCRYPTION_KEY_FILE = "encryption_key"
 
 
 def instance_secret_key(instance_path: str) -> str | None:
     """The key in instance/secret_key, written with a random value on first start; None if it cannot be."""
     import secrets
+
+    key = _instance_file(instance_path, SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
+    return key if key and len(key) >= 32 else None
+
+
+def instance_encryption_key(instance_path: str) -> str | None:
+    """The Fernet key in instance/encryption_key, generated when first needed; None if it cannot be."""
+    from cryptography.fernet import Fernet
+
+    return _instance_file(instance_path, ENCRYPTION_KEY_FILE, lambda: Fernet.generate_key().decode())
+
+
+def _instance_file(instance_path: str, name: str, make) -> str | None:
+    """The stripped content of instance/NAME, written once with `make()` (mode 0600); None if it cannot be."""
     import tempfile
 
-    path = os.path.join(instance_path, SECRET_KEY_FILE)
+    path = os.path.join(instance_path, name)
     try:
         os.makedirs(instance_path, exist_ok=True)
         if not os.path.exists(path):
             # Several workers may start at once: the file appears whole (written aside, then linked
-            # into place), and whoever loses the race reads the winner's key.
-            fd, temp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")  # mode 0600
+            # into place), and whoever loses the race reads the winner's value.
+            fd, temp = tempfile.mkstemp(dir=instance_path, prefix=f".{name}.")  # mode 0600
             with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
+                out.write(make())
             try:
                 os.link(temp, path)
             except FileExistsError:
@@ -212,10 +232,9 @@ def instance_secret_key(instance_path: str) -> str | None:
             finally:
                 os.unlink(temp)
         with open(path) as file:
-            key = file.read().strip()
+            return file.read().strip()
     except OSError:
         return None
-    return key if len(key) >= 32 else None
 
 
 def _load_dotenv() -> None:

@@ -107,9 +107,9 @@ def _base_config(url: str) -> dict:
     }
 
 
-# Emptied after every test; model_price keeps the prices the migrations seed.
+# Emptied after every test; model_price keeps the prices the migrations seed, config_version its row.
 _PER_TEST_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state",
-                    "admin_api_token", "admin_user")
+                    "admin_api_token", "admin_user", "upstream_key", "upstream")
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_hosts_upgrading_one_postgresql_database_at_once_all_succeed(tmp_path):
         assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(outputs)
         with engine.connect() as conn:
             heads = conn.execute(sa.text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars().all()
-        assert len(heads) == 1 and heads[0].startswith("0004")
+        assert len(heads) == 1 and heads[0].startswith("0005")
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

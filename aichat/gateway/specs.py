@@ -101,6 +101,34 @@ def check_models(patterns: list[str]) -> tuple[str, ...]:
     return checked
 
 
+def check_default_model(model: str | None, patterns: tuple[str, ...]) -> str:
+    """The model used when a request names none: given, or the first of `patterns` that is a plain name."""
+    if model:
+        if "*" in check_model_pattern(model) or "?" in model:
+            raise SpecError(f"default model {model!r}: name one model, not a pattern")
+        return model
+    plain = next((p for p in patterns if "*" not in p and "?" not in p), None)
+    if plain is None:
+        raise SpecError("default model: every model given is a pattern; name the model to use when a request "
+                        "names none")
+    return plain
+
+
+PRIORITY_RANGE = (-1000, 1000)
+
+
+def check_priority(priority: int | str) -> int:
+    """A whole number in PRIORITY_RANGE; higher goes first among the upstreams that serve a model."""
+    low, high = PRIORITY_RANGE
+    try:
+        value = int(str(priority).strip())
+    except ValueError:
+        raise SpecError(f"priority {priority!r}: expected a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise SpecError(f"priority {value}: expected a whole number from {low} to {high}")
+    return value
+
+
 def check_label(label: str) -> str:
     if not _LABEL.fullmatch(label or ""):
         raise SpecError(f"key label {label!r}: use 1 to 48 letters, digits and '.', '_', '-', '#', '@', '+'")

@@ -45,7 +45,7 @@ def test_a_healthy_install_is_all_ok_and_exits_zero(healthy):
     assert document["version"] == __version__
     assert [c["name"] for c in document["checks"]] == [
         "instance", "process", "secret_key", "debug", "settings", "client_keys", "cookies", "exposed_keys",
-        "database", "rate_limits", "provider:gemini", "provider:openai", "routes", "frontends", "errors",
+        "database", "encryption", "rate_limits", "provider:gemini", "provider:openai", "routes", "frontends", "errors",
         "tokenizer", "prices", "python"]
     assert all(list(c) == ["name", "status", "reason", "ms"] for c in document["checks"])
     assert all(isinstance(c["ms"], (int, float)) and c["ms"] >= 0 for c in document["checks"])
@@ -64,9 +64,9 @@ def test_the_human_table_has_a_header_a_line_per_check_and_a_summary(healthy):
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].split() == ["CHECK", "STATUS", "MS", "REASON"]
-    rows = {line.split()[0]: line.split()[1] for line in lines[1:19]}
-    assert len(rows) == 18 and rows["client_keys"] == "WARN" and rows["database"] == "OK"
-    assert lines[-1].startswith("17 ok, 1 warn, 0 fail - aichat ")
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:20]}
+    assert len(rows) == 19 and rows["client_keys"] == "WARN" and rows["database"] == "OK"
+    assert lines[-1].startswith("18 ok, 1 warn, 0 fail - aichat ")
 
 
 @pytest.mark.parametrize("env, key, status, words", [
@@ -235,7 +235,7 @@ def test_a_database_problem_fails_and_exits_one(tmp_path, kind):
     expected = {"no file": "run `flask db upgrade`", "not migrated": "is at no schema",
                 "unreachable": "cannot connect (OperationalError)"}[kind]
     assert expected in found["database"]["reason"]
-    for name in ("errors", "prices"):
+    for name in ("encryption", "errors", "prices"):
         assert found[name]["status"] == "warn" and found[name]["reason"] == "not checked: the database check failed"
     assert not (tmp_path / "absent.db").exists(), "verify must not create a database file"
 
@@ -248,7 +248,7 @@ def test_migrations_behind_fail_naming_both_revisions(tmp_path):
         upgrade(revision="0003")
     found = verify(app)[2]["database"]
     assert found["status"] == "fail"
-    assert "is at 0003, this version needs 0004: run `flask db upgrade`" in found["reason"]
+    assert "is at 0003, this version needs 0005: run `flask db upgrade`" in found["reason"]
     with app.app_context():
         upgrade()
     assert verify(app)[2]["database"]["status"] in ("ok", "warn")

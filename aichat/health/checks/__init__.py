@@ -15,15 +15,16 @@ from .base import FAIL, OK, WARN, Check, bounded, worst
 from .host import instance, process, python
 from .services import database, frontends, rate_limits, routes
 from .settings import client_keys, cookies, debug, exposed_keys, secret_key, settings
+from .upstreams import encryption
 from .usage import errors, prices, tokenizer
 
 __all__ = ["FAIL", "OK", "WARN", "Check", "database", "report", "run_checks"]
 
 # In order of what an operator fixes first; providers are inserted after rate_limits, one entry each.
 CHECKS: list[Callable[[Flask], Check]] = [instance, process, secret_key, debug, settings, client_keys, cookies,
-                                          exposed_keys, database, rate_limits, routes, frontends, errors,
+                                          exposed_keys, database, encryption, rate_limits, routes, frontends, errors,
                                           tokenizer, prices, python]
-NEEDS_DATABASE = {"errors", "prices"}
+NEEDS_DATABASE = {"encryption", "errors", "prices"}
 
 
 def plan(app: Flask, live: bool = False) -> list[tuple[str, Callable[[Flask], Check]]]:

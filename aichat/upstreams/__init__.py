@@ -1,0 +1,1 @@
+"""Upstreams as data: the database store of upstreams and their keys, and `flask upstreams …`."""
