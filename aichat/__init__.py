@@ -76,8 +76,7 @@ def init_gateway(app: Flask) -> None:
     """The gateway and its usage recorder, built once per app; SDK clients live as long as it does."""
     from .api.auth import key_digests
     from .api.validation import Limits
-    from .gateway import build_gateway
-    from .gateway.specs import environment_specs
+    from .upstreams.live import LiveGateway, PollLoop
     from .telemetry import metrics_of, observing
     from .usage.background import rollup_loop
     from .usage.recorder import UsageRecorder
@@ -88,9 +87,16 @@ def init_gateway(app: Flask) -> None:
                              app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
-    app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, environment_specs(app.config),
-                                                                   observing(app, recorder.submit))
-    metrics.watch_circuits(gateway.upstreams.values())
+
+    def built(gateway) -> None:
+        # Every reader looks the gateway up when it needs it, so the swap reaches them all.
+        app.extensions["aichat.gateway"] = gateway
+        metrics.watch_circuits(gateway.upstreams.values())
+
+    app.extensions["aichat.live"] = live = LiveGateway(app, observing(app, recorder.submit), on_build=built)
+    poller = PollLoop(live.poll, app.config["AICHAT_CONFIG_POLL_INTERVAL"])
+    app.before_request(poller.ensure_started)
+    atexit.register(poller.stop)
     app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
 

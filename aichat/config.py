@@ -47,6 +47,7 @@ class Defaults:
     AICHAT_CIRCUIT_COOLDOWN = 30.0
     AICHAT_KEY_RETEST_INTERVAL = 600.0
     AICHAT_UPSTREAM_POOL_SIZE = 5000
+    AICHAT_CONFIG_POLL_INTERVAL = 1.0  # seconds between each process's checks for changed upstreams; 0: never
 
     # The public surfaces.
     AICHAT_API_KEYS: list[str] = []

@@ -66,7 +66,7 @@ class Readiness:
         self.cache_seconds = float(app.config["AICHAT_READY_CACHE_SECONDS"])
         self.timeout = float(app.config["AICHAT_READY_TIMEOUT"])
         self.lifecycle = app.extensions["aichat.lifecycle"]
-        self.upstreams = app.extensions["aichat.gateway"].upstreams
+        self.app = app
         self.io_checks: dict[str, Callable[[], Result]] = {
             "database": DatabaseCheck(app),
             "rate_limit_storage": storage_check(app),
@@ -107,7 +107,7 @@ class Readiness:
         else:  # stopping: the last I/O results, if any, are still worth showing
             last = self._answer[0]["checks"] if self._answer else {}
             checks = {name: Result(**last[name]) for name in self.io_checks if name in last}
-        checks["providers"] = providers_check(self.upstreams)
+        checks["providers"] = providers_check(self.app.extensions["aichat.gateway"].upstreams)
         checks["lifecycle"] = Result(FAIL, "stopping") if self.lifecycle.draining else Result(OK, "serving")
         ready = all(result.status == OK for result in checks.values())
         body = {"status": "ready" if ready else "not_ready",

@@ -1,0 +1,173 @@
+"""Keeps a process's gateway in step with the configured upstreams, without a restart.
+
+Every change made with `flask upstreams …` (and later the console) bumps one version number in
+the database in the same transaction. Each process reads that number at most once per
+AICHAT_CONFIG_POLL_INTERVAL seconds, off the request path (a background job); when it moved, the
+process reads the upstreams, builds a new gateway — taking over every upstream whose spec is
+unchanged, with its SDK clients and health — and swaps it in with one assignment. A request reads
+the gateway once when it starts, so requests in flight finish on the configuration they started
+with. Per request this costs nothing: no query, no lock.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aichat.gateway import Gateway, build_gateway
+from aichat.gateway.specs import UpstreamSpec, environment_specs
+
+log = logging.getLogger(__name__)
+
+
+class _LazyKeyRing:
+    """The encryption key ring, loaded on the first key to decrypt: an install with no stored key never
+    needs one (nor writes instance/encryption_key)."""
+
+    def __init__(self, settings, instance_path: str):
+        self._settings = settings
+        self._instance_path = instance_path
+        self._ring = None
+
+    def decrypt(self, token: str) -> str:
+        if self._ring is None:
+            from aichat.crypto import load_keyring
+
+            self._ring = load_keyring(self._settings, self._instance_path)
+        return self._ring.decrypt(token)
+
+
+class LiveGateway:
+    """The app's current gateway and the configuration version it was built from."""
+
+    def __init__(self, app, sink: Callable[[Any], None], on_build: Callable[[Gateway], None] = lambda g: None):
+        self.app = app
+        self.sink = sink
+        self.on_build = on_build  # told of every new gateway (metrics follow its circuits)
+        self.version: int | None = None  # None: the database's upstreams could not be read yet
+        self.keyring = _LazyKeyRing(app.config, app.instance_path)
+        self._reported: str | None = None  # the last read failure logged, so an outage is one line
+        # At start the database may not exist or be migrated yet (`flask db upgrade` builds this app too):
+        # that is said by readiness and `flask verify`, not here.
+        self._quiet = True
+        self.gateway = self._build(*self._read())
+        self._quiet = False
+
+    def poll(self) -> bool:
+        """Rebuild when the configuration version moved; True when a new gateway is in place."""
+        version = self._version()
+        if version is None or version == self.version:
+            return False
+        specs, version = self._read()
+        if version is None:
+            return False
+        self.gateway = self._build(specs, version, previous=self.gateway)
+        log.info("upstream configuration version %d in force: %s", version,
+                 ", ".join(self.gateway.upstreams) or "none")
+        return True
+
+    def _version(self) -> int | None:
+        from aichat.extensions import db
+
+        from .store import config_version
+
+        if self._no_database_file():
+            return None
+        try:
+            with self.app.app_context():
+                return config_version(db.session)
+        except Exception as exc:  # noqa: BLE001 - the database may be away or not migrated yet: keep what we have
+            self._report(exc)
+            return None
+
+    def _read(self) -> tuple[list[UpstreamSpec], int | None]:
+        """The environment's upstreams and the database's, with the version read in the same transaction."""
+        from aichat.extensions import db
+
+        from .store import config_version, database_specs
+
+        env = environment_specs(self.app.config)
+        if self._no_database_file():
+            return env, None
+        try:
+            with self.app.app_context():
+                version = config_version(db.session)
+                stored = database_specs(db.session, self.keyring)
+                db.session.rollback()
+        except Exception as exc:  # noqa: BLE001 - start on the environment's upstreams; the next poll retries
+            self._report(exc)
+            return env, None
+        if self._reported is not None:
+            log.info("upstream configuration readable again")
+            self._reported = None
+        taken = {spec.name for spec in env}
+        for spec in stored:
+            if spec.name in taken:
+                log.warning("upstream %s is defined by the environment and in the database: the environment's "
+                            "is used", spec.name)
+        return env + [spec for spec in stored if spec.name not in taken], version
+
+    def _build(self, specs: list[UpstreamSpec], version: int | None, previous: Gateway | None = None) -> Gateway:
+        gateway = build_gateway(self.app.config, specs, self.sink, previous=previous)
+        if previous is not None:
+            gateway.call_end_hooks = previous.call_end_hooks
+        self.version = version
+        self.on_build(gateway)
+        return gateway
+
+    def _no_database_file(self) -> bool:
+        """A SQLite file that does not exist yet: connecting would create an empty one, so do not."""
+        from sqlalchemy.engine import make_url
+
+        from aichat.health.schema import missing_sqlite_file
+
+        return missing_sqlite_file(make_url(self.app.config["SQLALCHEMY_DATABASE_URI"]))
+
+    def _report(self, exc: Exception) -> None:
+        reason = type(exc).__name__
+        if self._quiet:
+            log.debug("upstream configuration not read at start (%s)", reason)
+            return
+        if reason != self._reported:
+            log.warning("cannot read the upstream configuration from the database (%s); using the upstreams "
+                        "in force and trying again", reason)
+            self._reported = reason
+
+
+class PollLoop:
+    """Runs `poll` every `interval` seconds on a daemon thread (a greenlet under gevent), in each process.
+
+    Started from the first request a process serves (gunicorn forks workers after the app is built,
+    and threads do not survive a fork); stopped at exit.
+    """
+
+    def __init__(self, poll: Callable[[], object], interval: float):
+        import threading
+
+        self._poll = poll
+        self.interval = float(interval)
+        self._pid: int | None = None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def ensure_started(self) -> None:
+        import os
+
+        if self._pid == os.getpid() or self.interval <= 0:
+            return
+        import threading
+
+        self._pid = os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aichat-config-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._poll()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("upstream configuration poll failed")
