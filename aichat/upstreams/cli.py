@@ -233,21 +233,12 @@ def _key_to_test(spec: UpstreamSpec, label: str | None) -> KeySpec:
 
 def _probe_gateway(settings, spec: UpstreamSpec):
     """A gateway of this one upstream and the name it routes it by; the test call is not recorded as traffic."""
-    import inspect
-
     from aichat.gateway import build_gateway
 
     def discard(record) -> None:
         pass
 
-    if len(inspect.signature(build_gateway).parameters) >= 3:  # build_gateway(settings, specs, sink)
-        return build_gateway(settings, [spec], discard), spec.name
-    # Until the gateway is built from specs: the upstream dressed as its kind's environment settings.
-    kind = spec.kind.upper()
-    dressed = {**settings, "OPENAI_API_KEY": [], "GEMINI_API_KEY": [], "AICHAT_DEFAULT_MODEL": "",
-               "AICHAT_PROVIDER_ORDER": [spec.kind], f"{kind}_API_KEY": [k.secret for k in spec.keys],
-               f"{kind}_BASE_URL": spec.base_url, f"{kind}_MODEL": spec.default_model}
-    return build_gateway(dressed, discard), spec.kind
+    return build_gateway(settings, [spec], discard), spec.name
 
 
 # --- keys ----------------------------------------------------------------------
