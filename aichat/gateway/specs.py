@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
-# Models each environment-defined kind serves besides its default model: its vendor's catalogue.
-KIND_FAMILIES: dict[str, tuple[str, ...]] = {
-    "openai": ("gpt-*", "chatgpt-*", "o1*", "o3*", "o4*"),
-    "gemini": ("gemini-*", "gemma-*"),
-}
+from aichat.providers import families
+
+# Models each environment-defined kind serves besides its default model: its vendor's catalogue,
+# as the provider's registration line declares it.
+KIND_FAMILIES: dict[str, tuple[str, ...]] = families()
 # Lower-case letters, digits, dot, dash, underscore; no slash: `name/model` names an upstream explicitly.
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._#@+-]{0,47}")

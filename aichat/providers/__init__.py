@@ -5,10 +5,19 @@ from importlib import import_module
 
 # kind -> "module:Class". Adding a provider is a module in this package plus one line here.
 _REGISTRY: dict[str, str] = {}
+# kind -> the model patterns of its vendor's own catalogue: what an upstream of that kind defined in the
+# environment serves, and how a real model name is told from a typo when no upstream serves it.
+_FAMILIES: dict[str, tuple[str, ...]] = {}
 
 
-def register(kind: str, target: str) -> None:
+def register(kind: str, target: str, models: tuple[str, ...] = ()) -> None:
     _REGISTRY[kind] = target
+    _FAMILIES[kind] = models
+
+
+def families() -> dict[str, tuple[str, ...]]:
+    """Each kind's vendor model patterns (kinds without a catalogue of their own are left out)."""
+    return {kind: models for kind, models in _FAMILIES.items() if models}
 
 
 def provider_class(kind: str):
@@ -21,6 +30,6 @@ def kinds() -> list[str]:
     return list(_REGISTRY)
 
 
-register("openai", ".openai:OpenAIProvider")
-register("gemini", ".gemini:GeminiProvider")
+register("openai", ".openai:OpenAIProvider", ("gpt-*", "chatgpt-*", "o1*", "o3*", "o4*"))
+register("gemini", ".gemini:GeminiProvider", ("gemini-*", "gemma-*"))
 register("demo", ".demo:DemoProvider")
