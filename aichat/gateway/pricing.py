@@ -1,4 +1,4 @@
-"""Token and cost arithmetic, in one place.
+"""Cost arithmetic, in one place: prices, and what a call's tokens cost (token counts are in tokens.py).
 
 Billing facts the arithmetic follows (each one a bug other gateways shipped):
 - `Usage.prompt_tokens` includes `cached_tokens` (OpenAI's prompt_tokens includes
@@ -13,35 +13,16 @@ Billing facts the arithmetic follows (each one a bug other gateways shipped):
 from __future__ import annotations
 
 import bisect
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from aichat.providers.base import Message, Usage
-
-# CJK characters are about one token each; other text about four characters per token.
-_WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+from aichat.providers.base import Usage
 
 MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal(1).scaleb(-10)  # costs are kept to 10 decimal places, like the cost column
-
-
-def estimate_tokens(text: str) -> int:
-    """A documented rule for when upstream reports no usage: CJK chars + ceil(other chars / 4)."""
-    if not text:
-        return 0
-    wide = len(_WIDE.findall(text))
-    return wide + math.ceil((len(text) - wide) / 4)
-
-
-def estimate_usage(messages: list[Message], delivered: str) -> Usage:
-    """Usage of a call whose upstream gave no counts: the prompt as sent, the output as delivered."""
-    # Each message carries a few tokens of framing on every provider.
-    prompt = sum(estimate_tokens(m.content) + 4 for m in messages)
-    return Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(delivered), source="estimated")
 
 
 # --- prices -------------------------------------------------------------------

@@ -5,22 +5,25 @@ delete the file and download again. Neither may happen here: the files are loade
 process from a directory (TIKTOKEN_CACHE_DIR, filled by `flask tokens fetch` on a connected
 machine), each checked against the SHA-256 tiktoken itself expects before it is parsed, and
 tiktoken's own file loader is never called. A missing or corrupt file leaves that encoding
-unavailable, and its models are counted by the rule in pricing.py instead.
+unavailable, and its models are counted by the rule below instead.
 """
 from __future__ import annotations
 
 import base64
 import functools
 import hashlib
+import math
 import os
+import re
 import threading
 import types
 
 from aichat.providers.base import Message, Usage
 
-from .pricing import estimate_tokens, estimate_usage
 
-ENCODINGS = ("o200k_base", "cl100k_base")  # every current OpenAI chat model uses one of these
+ENCODINGS = ("o200k_base", "cl100k_base")
+# CJK characters are about one token each; other text about four characters per token.
+_WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")  # every current OpenAI chat model uses one of these
 
 # OpenAI's documented chat framing ("How to count tokens with tiktoken", OpenAI Cookbook):
 # every message costs 3 tokens besides its role and content, and every reply is primed with 3.
@@ -135,6 +138,21 @@ def encoding_name(model: str | None) -> str | None:
     # gpt-oss's harmony encoding has o200k_base's vocabulary; plain text counts the same.
     found = "o200k_base" if found == "o200k_harmony" else found
     return found if found in ENCODINGS else None
+
+
+def estimate_tokens(text: str) -> int:
+    """A documented rule for when upstream reports no usage: CJK chars + ceil(other chars / 4)."""
+    if not text:
+        return 0
+    wide = len(_WIDE.findall(text))
+    return wide + math.ceil((len(text) - wide) / 4)
+
+
+def estimate_usage(messages: list[Message], delivered: str) -> Usage:
+    """Usage of a call whose upstream gave no counts, by the rule: the prompt as sent, the output as delivered."""
+    # Each message carries a few tokens of framing on every provider.
+    prompt = sum(estimate_tokens(m.content) + 4 for m in messages)
+    return Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(delivered), source="estimated")
 
 
 def _tiktoken_count(encoding, text: str) -> int:

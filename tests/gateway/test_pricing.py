@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from google.genai import types
 
-from aichat.gateway.pricing import Price, PriceBook, candidate_names, estimate_tokens, estimate_usage
+from aichat.gateway.pricing import Price, PriceBook, candidate_names
 from aichat.providers import gemini, openai
-from aichat.providers.base import Message, Usage
+from aichat.providers.base import Usage
 
 D = Decimal
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -196,10 +196,3 @@ def test_candidate_names_go_from_specific_to_general():
     assert candidate_names("gpt-4o") == ["gpt-4o"]
 
 
-def test_the_documented_rule_counts_cjk_one_each_and_other_text_by_four_characters():
-    assert estimate_tokens("") == 0
-    assert estimate_tokens("abcd") == 1 and estimate_tokens("abcde") == 2
-    assert estimate_tokens("你好世界") == 4
-    assert estimate_tokens("你好 abcd") == 2 + 2  # 2 CJK + ceil(5 / 4)
-    usage = estimate_usage([Message("user", "abcdefgh")], "abcd")
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.source) == (2 + 4, 1, "estimated")

@@ -7,7 +7,7 @@ import pytest
 import tiktoken.load
 
 from aichat.gateway import tokens
-from aichat.gateway.pricing import estimate_tokens, estimate_usage
+from aichat.gateway.tokens import estimate_tokens, estimate_usage
 from aichat.gateway.tokens import TokenCounter
 from aichat.providers.base import Message
 from tests.tokenizer import CL100K_URL, O200K_URL, cache_name, cl100k_file, install_cl100k, reference_cl100k
@@ -141,3 +141,12 @@ def test_the_counter_is_loaded_once_per_directory(tmp_path):
 ])
 def test_tiktoken_decides_the_encoding_and_unknown_openai_names_get_o200k(model, encoding):
     assert tokens.encoding_name(model) == encoding
+
+
+def test_the_documented_rule_counts_cjk_one_each_and_other_text_by_four_characters():
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcd") == 1 and estimate_tokens("abcde") == 2
+    assert estimate_tokens("你好世界") == 4
+    assert estimate_tokens("你好 abcd") == 2 + 2  # 2 CJK + ceil(5 / 4)
+    usage = estimate_usage([Message("user", "abcdefgh")], "abcd")
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.source) == (2 + 4, 1, "estimated")

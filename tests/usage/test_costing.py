@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import delete
 
 from aichat.extensions import db
-from aichat.gateway.pricing import Price, estimate_tokens, estimate_usage
+from aichat.gateway.pricing import Price
+from aichat.gateway.tokens import estimate_tokens, estimate_usage
 from aichat.models import ModelPrice
 from aichat.providers.base import Message
 from aichat.usage import prices as prices_mod
