@@ -1,10 +1,6 @@
 """`flask …` commands; each group lives beside the feature it operates."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
-import click
 from flask import Flask
 
 
@@ -14,32 +10,8 @@ def register_cli(app: Flask) -> None:
     from .health.cli import verify
     from .usage.cli import usage
     from .upstreams.cli import upstreams
-    from .usage.prices_cli import prices, tokens
+    from .usage.prices_cli import prices
+    from .usage.tokens_cli import tokens
 
     for command in (users, upstreams, prices, tokens, usage, verify):
         app.cli.add_command(command)
-
-
-def refusing(error: type[Exception], exit_code: int = 1) -> Callable[[Callable], Callable]:
-    """A command decorator: `error` becomes its message on stderr and `exit_code`, never a traceback."""
-
-    def decorate(command: Callable) -> Callable:
-        @wraps(command)
-        def wrapper(*args, **kwargs):
-            try:
-                return command(*args, **kwargs)
-            except error as exc:
-                refusal = click.ClickException(str(exc))
-                refusal.exit_code = exit_code
-                raise refusal from None
-
-        return wrapper
-
-    return decorate
-
-
-def echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Columns padded to their widest cell, a line per row, the header first."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    for row in (header, *rows):
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 from flask.cli import AppGroup
 
-from aichat.cli import echo_table, refusing
+from aichat.commands import echo_table, refusing
 
 from . import accounts
 

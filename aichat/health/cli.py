@@ -40,7 +40,7 @@ def verify(info: ScriptInfo, as_json: bool, live: bool, url: str | None, token: 
 
 
 def _table(results: list[Check], document: dict) -> None:
-    from aichat.cli import echo_table
+    from aichat.commands import echo_table
 
     echo_table(("CHECK", "STATUS", "MS", "REASON"),
                [(c.name, c.status.upper(), "" if c.ms is None else f"{c.ms:.0f}", c.reason) for c in results])

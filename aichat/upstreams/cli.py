@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from aichat.cli import echo_table, refusing
+from aichat.commands import echo_table, refusing
 from aichat.crypto import EncryptionKeyError, KeyRing, load_keyring
 from aichat.extensions import db
 from aichat.gateway.specs import KeySpec, SpecError, UpstreamSpec, environment_specs
