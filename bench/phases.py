@@ -1,4 +1,4 @@
-"""The three measurements: one-at-a-time latency (+CPU), throughput at concurrency 32, many held streams."""
+"""The measurements: one-at-a-time latency (+CPU), wrk at fixed concurrency, bursts of streams opened at once."""
 import os
 import statistics
 import time
@@ -47,49 +47,42 @@ def _summary(lat, failures, err):
             "mean": statistics.fmean(lat) * 1000 if lat else None}
 
 
-def latency(targets, json_n, stream_n, rounds, warm, proxy_port=None, log=print):
-    """Concurrency-1 JSON latency, stream first-delta time and CPU per JSON request, interleaved by round.
+def _interleaved(targets, kinds, rounds, warm, log, label, cpu_kind=None):
+    """Sequential samples of each kind on each target, interleaved by round.
 
-    Interleaving short blocks of each target (rotating their order) spreads the
-    shared machine's noise over all targets instead of landing on one of them.
+    `kinds` maps a kind to (request bytes per target name (None: not for this target), SSE?, count).
+    Interleaving short blocks of each target (rotating their order) spreads the shared machine's
+    noise over all targets instead of landing on one of them. The server tree's CPU is metered
+    around `cpu_kind`'s blocks only.
     """
-    kinds = {"json": False, "ttfd": True}
-    lat = {k: {t.name: [] for t in targets} for k in (*kinds, "proxy")}
-    fails = {k: {t.name: [0, None] for t in targets} for k in (*kinds, "proxy")}
+    lat = {k: {t.name: [] for t in targets if raws.get(t.name)} for k, (raws, _, _) in kinds.items()}
+    fails = {k: {n: [0, None] for n in names} for k, names in lat.items()}
     cpu = {t.name: 0.0 for t in targets}
-    conns = {(t.name, k): client.Conn(t.port) for t in targets for k in (*kinds, "proxy")}
-    proxy_raw = None
-    if proxy_port:
-        # aichat's browser-facing endpoint, same prompt; compared with direct /v1 JSON.
-        proxy_raw = client.post(proxy_port, "/api/v1/ai-proxy/chat", {"messages": PROMPT, "stream": False}, "bench-key")
-    for t in targets:
-        for kind, stream in kinds.items():
-            client.sample(conns[t.name, kind], t.chat("fast", stream), warm, stream)
-        if proxy_raw and t.name == "aichat":
-            client.sample(conns[t.name, "proxy"], proxy_raw, warm // 2 or 1)
+    conns = {(n, k): client.Conn(next(t.port for t in targets if t.name == n)) for k in lat for n in lat[k]}
+    for (n, k), conn in conns.items():
+        raws, stream, _ = kinds[k]
+        client.sample(conn, raws[n], warm, stream)
     c0, w0 = os.times(), time.perf_counter()
     for r in range(rounds):
         order = targets[r % len(targets):] + targets[:r % len(targets)]
         for t in order:
-            before = proctree.cpu_seconds(t.pid)
-            got, f, e = client.sample(conns[t.name, "json"], t.chat("fast"), json_n // rounds)
-            cpu[t.name] += proctree.cpu_seconds(t.pid) - before
-            lat["json"][t.name] += got
-            _count(fails["json"][t.name], f, e)
-            got, f, e = client.sample(conns[t.name, "ttfd"], t.chat("fast", True), stream_n // rounds, True)
-            lat["ttfd"][t.name] += got
-            _count(fails["ttfd"][t.name], f, e)
-            if proxy_raw and t.name == "aichat":
-                got, f, e = client.sample(conns[t.name, "proxy"], proxy_raw, stream_n // rounds)
-                lat["proxy"][t.name] += got
-                _count(fails["proxy"][t.name], f, e)
-        log(f"  latency round {r + 1}/{rounds} done")
+            for k, (raws, stream, count) in kinds.items():
+                if t.name not in lat[k]:
+                    continue
+                before = proctree.cpu_seconds(t.pid) if k == cpu_kind else None
+                got, f, e = client.sample(conns[t.name, k], raws[t.name], count // rounds, stream)
+                if before is not None:
+                    cpu[t.name] += proctree.cpu_seconds(t.pid) - before
+                lat[k][t.name] += got
+                _count(fails[k][t.name], f, e)
+        log(f"  {label} round {r + 1}/{rounds} done")
     c1, wall = os.times(), time.perf_counter() - w0
     for c in conns.values():
         c.close()
     out = {k: {n: _summary(lat[k][n], *fails[k][n]) for n in lat[k]} for k in lat}
-    n_json = {t.name: json_n // rounds * rounds for t in targets}
-    out["cpu_ms"] = {n: cpu[n] * 1000 / n_json[n] for n in cpu}
+    if cpu_kind:
+        n_cpu = kinds[cpu_kind][2] // rounds * rounds
+        out["cpu_ms"] = {n: cpu[n] * 1000 / n_cpu for n in lat[cpu_kind]}
     # The client's share of a CPU, and its cost per request, show whether it could be the bottleneck.
     out["client_cpu"] = (c1.user + c1.system - c0.user - c0.system) / wall
     n_all = sum(len(lat[k][n]) + fails[k][n][0] for k in lat for n in lat[k])
@@ -97,33 +90,56 @@ def latency(targets, json_n, stream_n, rounds, warm, proxy_port=None, log=print)
     return out
 
 
+def latency(targets, json_n, rounds, warm, proxy_port=None, log=print):
+    """Concurrency-1 JSON latency and server CPU per JSON request (and aichat's ai-proxy endpoint)."""
+    kinds = {"json": ({t.name: t.chat("fast") for t in targets}, False, json_n)}
+    if proxy_port:
+        # aichat's browser-facing endpoint, same prompt; compared with direct /v1 JSON.
+        raw = client.post(proxy_port, "/api/v1/ai-proxy/chat", {"messages": PROMPT, "stream": False}, "bench-key")
+        kinds["proxy"] = ({"aichat": raw}, False, json_n // 2)
+    return _interleaved(targets, kinds, rounds, warm, log, "latency", cpu_kind="json")
+
+
+def first_delta(targets, stream_n, rounds, warm, log=print):
+    """Concurrency-1 stream first-delta time against the slow (50 ms) upstream."""
+    kinds = {"ttfd": ({t.name: t.chat("slow", True) for t in targets}, True, stream_n)}
+    return _interleaved(targets, kinds, rounds, warm, log, "first delta")
+
+
 def _count(slot, failures, err):
     slot[0] += failures
     slot[1] = err or slot[1]
 
 
-def throughput(targets, seconds, warm_seconds, connections, log=print):
-    """Requests per second with wrk at fixed concurrency against the slow (50 ms) upstream."""
+def concurrent(targets, phase, seconds, warm_seconds, connections, log=print):
+    """wrk at fixed concurrency: requests per second, latency percentiles, server CPU per request."""
     out = {}
     for t in targets:
         url = f"http://127.0.0.1:{t.port}/v1/chat/completions"
         try:
-            wrkrun.run(url, t.body("slow"), warm_seconds, connections, key=t.key)
-            out[t.name] = wrkrun.run(url, t.body("slow"), seconds, connections, t.pid, key=t.key)
+            wrkrun.run(url, t.body(phase), warm_seconds, connections, key=t.key)
+            out[t.name] = wrkrun.run(url, t.body(phase), seconds, connections, t.pid, key=t.key)
         except RuntimeError as e:
             out[t.name] = {"error": str(e)}
-        log(f"  throughput {t.name}: {out[t.name].get('rps', 0):.0f} req/s")
+        got = out[t.name]
+        log(f"  c={connections} {phase} {t.name}: {got.get('rps', 0):.0f} req/s, p99 {got.get('p99_ms', 0):.1f} ms")
     return out
 
 
-def hold(targets, count, expected_deltas, stream_seconds, log=print):
-    """`count` concurrent slow streams per target, one target at a time."""
+def burst(targets, count, expected_deltas, stream_seconds, warm, fake_pid=None, log=print):
+    """`count` streams opened at once per target, one target at a time, after `warm` warm-up streams."""
     out = {}
     for t in targets:
+        raw = t.chat("stream", True)
+        if warm:
+            streamhold.warm(raw, t.port, warm)
+            time.sleep(2)  # the warm-up streams are closed; let the servers settle
         # Generous deadline: the stream's own length plus time to open every connection.
         timeout = stream_seconds + 30 + count / 100
-        out[t.name] = streamhold.hold(t.chat("stream", True), t.port, count, expected_deltas, timeout, t.pid)
-        r = out[t.name]
-        log(f"  streams {t.name}: {r['complete']}/{count} complete, peak RSS {r['peak_rss'] / 2**20:.0f} MB")
+        out[t.name] = r = streamhold.hold(raw, t.port, count, expected_deltas, timeout, t.pid, fake_pid)
+        log(f"  {count} streams {t.name}: {r['complete']}/{count} complete, first delta p50 "
+            f"{(r['first_p50'] or 0):.2f} s, max {(r['worst_first'] or 0):.2f} s, peak RSS {r['peak_rss'] / 2**20:.0f} MB, "
+            f"PSS {r['peak_pss'] / 2**20:.0f} MB, fds per worker {r['peak_fds']}, server CPU {r['server_cpu']:.1f} s "
+            f"(per worker {r['worker_cpu']}), others' CPU {r['others_cpu'] * 100:.0f}% of one")
         time.sleep(1)  # let closed connections drain before the next target
     return out

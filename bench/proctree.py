@@ -70,3 +70,17 @@ def pss_bytes(root):
         except OSError:
             pass
     return total
+
+
+def machine_busy_seconds():
+    """CPU seconds every CPU of the machine spent busy (not idle or waiting on I/O), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already inside user)
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK
+
+
+def own_cpu_seconds(pid):
+    """utime+stime of one process (all its threads), without its children."""
+    f = _stat(pid)
+    return (int(f[11]) + int(f[12])) / _TICK if f else 0.0

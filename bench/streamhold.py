@@ -23,13 +23,14 @@ async def _read_body(reader, headers):
         yield piece
 
 
-async def _one(raw, port, result):
-    """One stream: connect, send, count content deltas until [DONE]."""
+async def _one(raw, port, result, until_first=False):
+    """One stream: connect, send, count content deltas until [DONE] (or only until the first)."""
     t0 = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     try:
         writer.write(raw)
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        result["head"] = time.perf_counter() - t0
         status = int(head[0].split(" ", 2)[1])
         if status != 200:
             result["error"] = f"HTTP {status}"
@@ -49,29 +50,42 @@ async def _one(raw, port, result):
                     elif first_content_delta(data):
                         result["deltas"] += 1
                         result.setdefault("first", time.perf_counter() - t0)
+                        if until_first:
+                            return
     finally:
         writer.close()
 
 
-async def _guarded(raw, port, timeout, result):
+async def _guarded(raw, port, timeout, result, until_first=False):
     """Run one stream under a deadline; record why it failed, never raise."""
     try:
-        await asyncio.wait_for(_one(raw, port, result), timeout)
+        await asyncio.wait_for(_one(raw, port, result, until_first), timeout)
     except asyncio.TimeoutError:
         result["error"] = "timeout"
     except (OSError, asyncio.IncompleteReadError, ValueError) as e:
         result["error"] = type(e).__name__
 
 
-async def _hold(raw, port, count, timeout, server_pid):
+def _open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+async def _hold(raw, port, count, timeout, server_pid, workers):
     results = [{"deltas": 0} for _ in range(count)]
-    peak = {"rss": 0, "pss": 0, "idle_rss": proctree.rss_bytes(server_pid), "idle_pss": proctree.pss_bytes(server_pid)}
+    peak = {"rss": 0, "pss": 0, "idle_rss": proctree.rss_bytes(server_pid), "idle_pss": proctree.pss_bytes(server_pid),
+            "fds": dict.fromkeys(workers, 0)}
 
     async def watch():
         # Sampling twice a second catches the plateau; streams last ~15 s.
         while True:
             peak["rss"] = max(peak["rss"], proctree.rss_bytes(server_pid))
             peak["pss"] = max(peak["pss"], proctree.pss_bytes(server_pid))
+            # Open descriptors per process show how the accepted streams spread over the workers.
+            for pid in workers:
+                peak["fds"][pid] = max(peak["fds"][pid], _open_fds(pid))
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch())
@@ -82,11 +96,38 @@ async def _hold(raw, port, count, timeout, server_pid):
     return results, peak, wall
 
 
-def hold(raw, port, count, expected_deltas, timeout, server_pid):
-    """Open `count` streams at once; summarise completions, failures, first-delta delay and peak RSS."""
-    c0 = os.times()
-    results, mem, wall = asyncio.run(_hold(raw, port, count, timeout, server_pid))
-    c1 = os.times()
+def warm(raw, port, count, timeout=30):
+    """Open `count` streams at once and leave each at its first delta, so every worker has served some."""
+    results = [{"deltas": 0} for _ in range(count)]
+
+    async def go():
+        await asyncio.gather(*(_guarded(raw, port, timeout, r, until_first=True) for r in results))
+
+    asyncio.run(go())
+    return sum(1 for r in results if "first" in r)
+
+
+def _pct(values, p):
+    """Nearest-rank percentile in seconds; None (never) counts as slower than any value."""
+    s = sorted(values, key=lambda v: float("inf") if v is None else v)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))] if s else None
+
+
+def hold(raw, port, count, expected_deltas, timeout, server_pid, fake_pid=None):
+    """Open `count` streams at once; summarise completions, failures, first-delta delays, peak memory and CPU.
+
+    Also what the rest of the machine did meanwhile: CPU used by processes that are neither the
+    server, its upstream nor this client (other work on a shared machine) shows in the spread.
+    """
+    workers = [p for p in proctree.tree(server_pid) if p != server_pid]
+    w0 = [proctree.own_cpu_seconds(p) for p in workers]
+    c0, s0, m0 = os.times(), proctree.cpu_seconds(server_pid), proctree.machine_busy_seconds()
+    f0 = proctree.own_cpu_seconds(fake_pid) if fake_pid and fake_pid != server_pid else 0.0
+    results, mem, wall = asyncio.run(_hold(raw, port, count, timeout, server_pid, workers))
+    c1, s1, m1 = os.times(), proctree.cpu_seconds(server_pid), proctree.machine_busy_seconds()
+    f1 = proctree.own_cpu_seconds(fake_pid) if fake_pid and fake_pid != server_pid else 0.0
+    client = c1.user + c1.system - c0.user - c0.system
+    others = (m1 - m0) - (s1 - s0) - (f1 - f0) - client
     complete = sum(1 for r in results if r.get("done") and r["deltas"] >= expected_deltas and "error" not in r)
     errors = {}
     for r in results:
@@ -94,18 +135,26 @@ def hold(raw, port, count, expected_deltas, timeout, server_pid):
             errors[r["error"]] = errors.get(r["error"], 0) + 1
         elif not (r.get("done") and r["deltas"] >= expected_deltas):
             errors["short"] = errors.get("short", 0) + 1
-    firsts = [r["first"] for r in results if "first" in r]
+    firsts = [r.get("first") for r in results]
+    heads = [r.get("head") for r in results]
     return {
         "count": count,
         "complete": complete,
         "failed": count - complete,
         "errors": errors,
-        "worst_first": max(firsts) if firsts else None,
-        "no_first": count - len(firsts),
+        "first_p50": _pct(firsts, 50),
+        "first_p90": _pct(firsts, 90),
+        "worst_first": _pct(firsts, 100),
+        "head_p50": _pct(heads, 50),
+        "no_first": sum(1 for f in firsts if f is None),
         "peak_rss": mem["rss"],
         "peak_pss": mem["pss"],
         "idle_rss": mem["idle_rss"],
         "idle_pss": mem["idle_pss"],
+        "peak_fds": [mem["fds"][p] for p in workers],
         "wall": wall,
-        "client_cpu": (c1.user + c1.system - c0.user - c0.system) / wall,
+        "server_cpu": s1 - s0,
+        "worker_cpu": [round(proctree.own_cpu_seconds(p) - w, 2) for p, w in zip(workers, w0)],
+        "client_cpu": client / wall,
+        "others_cpu": max(others, 0.0) / wall,
     }
