@@ -68,6 +68,9 @@ def test_no_upstream_key_in_any_response_log_line_or_row(make_app, live_server, 
     passed on to the caller, errors in the middle of a stream, everything failing."""
     oai, gem = echoing
     oai.reset(), gem.reset()
+    # Every logger at INFO, aichat's at DEBUG. Not the HTTP libraries' DEBUG: httpcore's trace prints raw
+    # response headers (the echoed key among them), and nothing in a deployment turns it on.
+    caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="aichat")
     app = make_app(OPENAI_API_KEY=[REVOKED[0]] + OPENAI_KEYS, OPENAI_BASE_URL=oai.base_url,
                    GEMINI_API_KEY=[REVOKED[1]] + GEMINI_KEYS, GEMINI_BASE_URL=gem.base_url,
