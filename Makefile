@@ -20,6 +20,7 @@ test: install
 	scripts/services.sh
 	scripts/browser.sh
 	scripts/nginx.sh
+	scripts/systemd.sh
 	scripts/test.sh
 
 bench: install

@@ -75,7 +75,7 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False  # set true when the console is served over HTTPS
     WTF_CSRF_TIME_LIMIT = None  # a login form may stay open all day; the token is tied to the session
-    WTF_CSRF_CHECK_DEFAULT = False  # the console's forms ask for the check; the JSON APIs take tokens
+    WTF_CSRF_CHECK_DEFAULT = True  # every form POST needs the token; the JSON blueprints exempt themselves
 
     # Health, metrics, logs and stopping.
     AICHAT_READY_CACHE_SECONDS = 2.0  # /health/ready answers from its last result this long

@@ -28,7 +28,8 @@ migrate = Migrate()
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
 cors = CORS()
 login_manager = LoginManager()
-# CSRF is checked on the console's forms only (the JSON APIs take tokens, not cookies, for writes).
+# CSRF is checked on every POST, PUT, PATCH and DELETE before the view runs; the JSON blueprints
+# exempt themselves with `csrf.exempt(bp)` (their callers send keys or tokens, not forms).
 csrf = CSRFProtect()
 
 

@@ -10,10 +10,13 @@ _SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
 def init_request_ids(app: Flask) -> None:
-    @app.before_request
     def assign():
         given = request.headers.get("X-Request-ID")
         g.request_id = given if given and _SANE.match(given) else uuid.uuid4().hex
+
+    # First of every before_request, whatever registered earlier: Flask-Limiter's default limits and
+    # the CSRF check answer from theirs, and those answers carry the id too.
+    app.before_request_funcs.setdefault(None, []).insert(0, assign)
 
     @app.after_request
     def attach(response):

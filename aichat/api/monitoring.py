@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 
-from aichat.extensions import db
+from aichat.extensions import csrf, db
 from aichat.usage import export, queries
 from aichat.usage.days import last_days, usage_zone
 
@@ -17,6 +17,9 @@ from .auth import admin_required, caller_or_admin_required
 
 bp = Blueprint("monitoring", __name__, url_prefix="/api/v1/ai-monitoring")
 caller_bp = Blueprint("caller_stats", __name__, url_prefix="/api/v1/ai-proxy")
+# Read-only JSON. A write added here that a console session may make needs the CSRF check back.
+csrf.exempt(bp)
+csrf.exempt(caller_bp)
 
 
 def _period(days: int) -> queries.Period:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, jsonify, request
 
+from aichat.extensions import csrf
 from aichat.gateway import ChatResult, StreamSession
 from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
@@ -16,6 +17,7 @@ from .errors import openai_stream_error
 from .proxy import chat_limit
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
+csrf.exempt(bp)  # JSON with a client key
 
 
 @bp.post("/chat/completions")

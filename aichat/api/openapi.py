@@ -11,11 +11,13 @@ from functools import cache
 
 from flask import Blueprint, jsonify
 
+from aichat.extensions import csrf
 from aichat.models.usage import LATENCY_BUCKETS_MS
 
 from . import params
 
 bp = Blueprint("openapi", __name__)
+csrf.exempt(bp)  # a public JSON document
 
 MONITORING = "/api/v1/ai-monitoring"
 ADMIN = [{"bearerAuth": []}, {"cookieSession": []}]

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from aichat.extensions import limiter
+from aichat.extensions import csrf, limiter
 from aichat.gateway import ChatResult, StreamSession
 from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
@@ -15,6 +15,7 @@ from .callers import browser_or_client_key
 from .errors import stream_error
 
 bp = Blueprint("proxy", __name__, url_prefix="/api/v1/ai-proxy")
+csrf.exempt(bp)  # JSON from browsers on other sites, no cookies: origins are checked instead
 chat_limit = limiter.shared_limit(lambda: current_app.config["AICHAT_RATE_LIMIT"], scope="chat")
 
 

@@ -6,12 +6,13 @@ per request unless AICHAT_ACCESS_LOG_HEALTH is set.
 from flask import Blueprint, current_app, request
 
 from aichat.api.auth import admin_required
-from aichat.extensions import limiter
+from aichat.extensions import csrf, limiter
 
 from .checks import report, run_checks
 from .ready import readiness
 
 bp = Blueprint("health", __name__)
+csrf.exempt(bp)  # JSON for balancers and `flask verify` (a bearer token), no forms
 
 
 @bp.get("/health")

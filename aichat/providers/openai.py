@@ -81,7 +81,7 @@ class OpenAIProvider:
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc, client.api_key) from None
         try:
-            yield from _deltas(response.iter_lines(), model)
+            yield from _deltas(response.iter_lines(), model, client.api_key)
         except (ProviderError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001
@@ -126,7 +126,7 @@ class OpenAIProvider:
         return UpstreamServerError(f"unexpected upstream failure: {type(exc).__name__}")
 
 
-def _deltas(lines: Iterator[str], model: str) -> Iterator[Delta]:
+def _deltas(lines: Iterator[str], model: str, api_key: str = "") -> Iterator[Delta]:
     """Deltas from OpenAI's SSE lines: `data: {chunk}` … `data: [DONE]`; usage may come on its own
     chunk (`choices: []`) or, with some compatible upstreams, on a chunk that also has choices."""
     finish_reason = None
@@ -139,7 +139,7 @@ def _deltas(lines: Iterator[str], model: str) -> Iterator[Delta]:
         chunk = json.loads(data)
         if "error" in chunk:
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            raise UpstreamServerError(redact(str(error.get("message") or "upstream stream error")))
+            raise UpstreamServerError(redact(str(error.get("message") or "upstream stream error"), (api_key,)))
         served = chunk.get("model") or model
         usage = _usage(chunk.get("usage"))
         choices = chunk.get("choices") or []

@@ -7,9 +7,10 @@ import ipaddress
 from flask import Blueprint, Response, current_app, request
 
 from aichat.api.errors import ApiError
-from aichat.extensions import limiter
+from aichat.extensions import csrf, limiter
 
 bp = Blueprint("metrics", __name__)
+csrf.exempt(bp)  # a Prometheus scrape, no forms
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -1,8 +1,10 @@
 """`/v1` with the official openai SDK, pointed at aichat by base_url, over real HTTP."""
 import hashlib
+import json
 
 import openai
 import pytest
+import requests
 
 from tests.conftest import CLIENT_KEY, usage_rows
 
@@ -115,14 +117,34 @@ def test_upstream_bad_request_is_bad_request_error(sdk, fake_openai):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
 
 
-def test_stream_broken_midway_raises_in_the_sdk(sdk, fake_openai):
+def test_stream_broken_midway_ends_with_an_error_event(sdk, fake_openai):
+    """Upstream cut mid-stream: the SDK raises the in-band error chunk `{"error": {...}}` we sent,
+    not a connection error (a dropped connection would raise APIConnectionError)."""
     client, app = sdk()
     fake_openai.plan(text="a b c d e f", break_after=2)
     received = []
-    with pytest.raises(openai.APIError):
+    with pytest.raises(openai.APIError) as info:
         for chunk in client.chat.completions.create(model="gpt-4o-mini", stream=True,
                                                     messages=[{"role": "user", "content": "x"}]):
             if chunk.choices and chunk.choices[0].delta.content:
                 received.append(chunk.choices[0].delta.content)
+    assert type(info.value) is openai.APIError, f"not the error event: {info.value!r}"
+    assert info.value.body["code"] == "upstream_unavailable" and info.value.body["type"] == "server_error"
+    assert set(info.value.body) == {"message", "type", "param", "code"}
     assert "".join(received).split() == ["a", "b"]
     assert usage_rows(app, at_least=1)[-1]["status"] == "error"
+
+
+def test_stream_broken_midway_sends_the_error_chunk_last_and_no_done(gateway_app, fake_openai, live_server):
+    """The same over plain HTTP: the last frame is the error chunk, the body ends cleanly, no [DONE]."""
+    base = live_server(gateway_app())
+    fake_openai.plan(text="a b c d e f", break_after=2)
+    resp = requests.post(base + "/v1/chat/completions", headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                         json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+                         timeout=10)
+    frames = [block.removeprefix("data: ") for block in resp.text.split("\n\n") if block]
+    assert resp.status_code == 200 and resp.text.endswith("\n\n")
+    assert "[DONE]" not in frames
+    last = json.loads(frames[-1])
+    assert set(last) == {"error"} and last["error"]["code"] == "upstream_unavailable"
+    assert all(json.loads(f)["object"] == "chat.completion.chunk" for f in frames[:-1])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 TextSource = Union[str, Callable[[dict], str], None]
+ECHO_HEADER = "x-echo-api-key"
 
 
 @dataclass
@@ -33,6 +34,10 @@ class Behaviour:
     finish_reason: Optional[str] = None  # overrides "stop"/"length" ("STOP"/"MAX_TOKENS")
     headers: dict = field(default_factory=dict)  # extra response headers
     key: Optional[str] = None  # only a request with this API key consumes it
+    # A careless upstream: every error message quotes the presented key in full, and every response
+    # carries it in the ECHO_HEADER header. Set on the server's default to cover the key checks too.
+    echo_key: bool = False
+    error_after: Optional[int] = None  # content chunks sent before an in-band error event ends the stream
 
     def replace(self, **changes: Any) -> "Behaviour":
         """Copy with some fields changed."""
@@ -48,6 +53,18 @@ class Behaviour:
 
 _PIECE = re.compile(r"\s*\S+")
 _FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit".split()
+
+
+def echo_key_in(message: str, key: Optional[str]) -> str:
+    """`message` quoting `key` in full (unless it already does), as an upstream that echoes keys writes it."""
+    if not key or key in message:
+        return message
+    return f"{message} (request made with API key {key})"
+
+
+def echo_headers(b: Optional[Behaviour], key: Optional[str]) -> list:
+    """The echoed-key header when the behaviour asks for it."""
+    return [(ECHO_HEADER, key)] if b is not None and b.echo_key and key else []
 
 
 def count_tokens(text: str) -> int:

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any, Optional
 
-from .behaviour import Behaviour, count_tokens, limit_pieces, reply_pieces
+from .behaviour import Behaviour, count_tokens, echo_headers, echo_key_in, limit_pieces, reply_pieces
 from .http11 import Connection, Request
 from .server import FakeServer, RecordedRequest
 
@@ -117,15 +117,24 @@ class FakeGemini(FakeServer):
     def key_of(self, req: Request) -> Optional[str]:
         return req.headers.get("x-goog-api-key") or req.query.get("key") or None
 
-    def _headers(self, b: Optional[Behaviour] = None) -> list:
+    def _headers(self, rec: RecordedRequest, b: Optional[Behaviour] = None) -> list:
         h = [("vary", "Origin, X-Origin, Referer"), ("server", "scaffolding on HTTPServer2")]
+        h += echo_headers(b or self.default, rec.key)
         return h + list(b.headers.items()) if b else h
+
+    def _error_body(self, rec: RecordedRequest, kind: str, status: int = 0, message=None,
+                    b: Optional[Behaviour] = None, **fmt: Any) -> tuple[int, dict]:
+        """An error's status and body; the key quoted in full when the behaviour echoes keys."""
+        status, body = error_body(kind, status, message, **fmt)
+        if (b or self.default).echo_key:
+            body["error"]["message"] = echo_key_in(body["error"]["message"], rec.key)
+        return status, body
 
     async def error(self, conn, req, rec, kind: str, status: int = 0, message=None,
                     b: Optional[Behaviour] = None, **fmt: Any) -> None:
         """Send a Google-API-shaped error."""
-        status, body = error_body(kind, status, message, **fmt)
-        await self.send_json(conn, req, rec, status, body, self._headers(b),
+        status, body = self._error_body(rec, kind, status, message, b, **fmt)
+        await self.send_json(conn, req, rec, status, body, self._headers(rec, b),
                              "application/json; charset=UTF-8")
 
     async def handle(self, conn: Connection, req: Request, rec: RecordedRequest) -> None:
@@ -140,12 +149,12 @@ class FakeGemini(FakeServer):
         version, model, method = m.groups()
         if req.method == "GET" and model is None and method is None:
             body = {"models": [self._model(name) for name in self.models]}
-            return await self.send_json(conn, req, rec, 200, body, self._headers(),
+            return await self.send_json(conn, req, rec, 200, body, self._headers(rec),
                                         "application/json; charset=UTF-8")
         if req.method == "GET" and method is None:
             if model in self.models:
                 return await self.send_json(conn, req, rec, 200, self._model(model),
-                                            self._headers(), "application/json; charset=UTF-8")
+                                            self._headers(rec), "application/json; charset=UTF-8")
             return await self.error(conn, req, rec, "not_found", model=model, version=version,
                                     method="get")
         if req.method == "POST" and model and method in ("generateContent",
@@ -188,7 +197,7 @@ class FakeGemini(FakeServer):
             content = {"parts": [{"text": "".join(pieces)}], "role": "model"}
             result = {"candidates": [{"content": content, "finishReason": finish, "index": 0}],
                       **({"usageMetadata": usage} if usage else {}), **meta}
-            return await self.send_json(conn, req, rec, 200, result, self._headers(b),
+            return await self.send_json(conn, req, rec, 200, result, self._headers(rec, b),
                                         "application/json; charset=UTF-8")
         await self._stream(conn, req, rec, b, pieces or [""], finish, usage, meta)
 
@@ -231,5 +240,12 @@ class FakeGemini(FakeServer):
             else:
                 events.append((b"[" if i == 0 else b",\r\n") + data)
         tail = b"" if sse else b"]"
+        if b.error_after is not None:
+            # An error object in the stream, after which the upstream ends it.
+            _, err = self._error_body(rec, "internal", 0, b.message, b)
+            data = json.dumps(err).encode()
+            error_event = (b"data: " + data + b"\r\n\r\n" if sse
+                           else (b"[" if not b.error_after else b",\r\n") + data)
+            events = events[:b.error_after] + [error_event]
         content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
-        await self.run_stream(conn, rec, b, content_type, self._headers(b), events, tail=tail)
+        await self.run_stream(conn, rec, b, content_type, self._headers(rec, b), events, tail=tail)

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any, Optional
 
-from .behaviour import Behaviour, count_tokens, limit_pieces, reply_pieces
+from .behaviour import Behaviour, count_tokens, echo_headers, echo_key_in, limit_pieces, reply_pieces
 from .http11 import Connection, Request
 from .server import FakeServer, RecordedRequest
 
@@ -116,16 +116,28 @@ class FakeOpenAI(FakeServer):
         scheme, _, token = auth.partition(" ")
         return token.strip() or None if scheme.lower() == "bearer" else None
 
-    def _headers(self, b: Optional[Behaviour] = None) -> list:
+    def _headers(self, rec: RecordedRequest, b: Optional[Behaviour] = None) -> list:
         # The SDK reads x-request-id into `._request_id`; keep it present like the real API.
         h = [("x-request-id", f"req_{uuid.uuid4().hex}"), ("openai-processing-ms", "1")]
+        h += echo_headers(b or self.default, rec.key)
         return h + list(b.headers.items()) if b else h
+
+    def _error_body(self, rec: RecordedRequest, kind: str, status: int = 0, message=None,
+                    b: Optional[Behaviour] = None, **fmt: Any) -> tuple[int, dict]:
+        """An error's status and body; the key quoted in full when the behaviour echoes keys."""
+        echo = (b or self.default).echo_key
+        if echo:
+            fmt["key"] = rec.key
+        status, body = error_body(kind, status, message, **fmt)
+        if echo:
+            body["error"]["message"] = echo_key_in(body["error"]["message"], rec.key)
+        return status, body
 
     async def error(self, conn, req, rec, kind: str, status: int = 0, message=None,
                     b: Optional[Behaviour] = None, **fmt: Any) -> None:
         """Send an OpenAI-shaped error."""
-        status, body = error_body(kind, status, message, method=req.method, path=req.path, **fmt)
-        await self.send_json(conn, req, rec, status, body, self._headers(b))
+        status, body = self._error_body(rec, kind, status, message, b, method=req.method, path=req.path, **fmt)
+        await self.send_json(conn, req, rec, status, body, self._headers(rec, b))
 
     async def handle(self, conn: Connection, req: Request, rec: RecordedRequest) -> None:
         if rec.key is None:
@@ -138,12 +150,12 @@ class FakeOpenAI(FakeServer):
         if req.method == "GET" and path == "/v1/models":
             data = [self._model(m) for m in self.models]
             return await self.send_json(conn, req, rec, 200, {"object": "list", "data": data},
-                                        self._headers())
+                                        self._headers(rec))
         if req.method == "GET" and path.startswith("/v1/models/"):
             name = path[len("/v1/models/"):]
             if name in self.models:
                 return await self.send_json(conn, req, rec, 200, self._model(name),
-                                            self._headers())
+                                            self._headers(rec))
             return await self.error(conn, req, rec, "model_not_found", model=name)
         await self.error(conn, req, rec, "not_found")
 
@@ -187,7 +199,7 @@ class FakeOpenAI(FakeServer):
                                "finish_reason": finish}],
                   "usage": usage, "service_tier": "default",
                   "system_fingerprint": FINGERPRINT}
-        await self.send_json(conn, req, rec, 200, result, self._headers(b))
+        await self.send_json(conn, req, rec, 200, result, self._headers(rec, b))
 
     @staticmethod
     def _usage(b: Behaviour, prompt: str, reply: str) -> dict:
@@ -228,5 +240,10 @@ class FakeOpenAI(FakeServer):
             tail = event({}, finish) + event({}, choices=False, usage=usage)
         else:
             tail = event({}, finish)
-        await self.run_stream(conn, rec, b, "text/event-stream; charset=utf-8", self._headers(b),
-                              events, head, tail + b"data: [DONE]\n\n")
+        tail += b"data: [DONE]\n\n"
+        if b.error_after is not None:
+            # An error event in the stream, after which the upstream ends it: no finish, no [DONE].
+            _, err = self._error_body(rec, "server_error", 0, b.message, b)
+            events, tail = events[:b.error_after] + [b"data: " + json.dumps(err).encode() + b"\n\n"], b""
+        await self.run_stream(conn, rec, b, "text/event-stream; charset=utf-8", self._headers(rec, b),
+                              events, head, tail)

@@ -19,6 +19,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from tests.fakes import FakeGemini, FakeOpenAI, closed_port
+from tests.fakes.behaviour import ECHO_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello big world"}]
@@ -225,6 +226,34 @@ def test_openai_break_after(oai, oai_client):
     assert oai.streams[-1].broken and not oai.streams[-1].completed
 
 
+def test_openai_echo_key_quotes_the_key_in_errors_and_a_header(oai, oai_client):
+    """With echo_key, do the 401 and every planned error quote the whole key, and every answer carry it?"""
+    oai.default = oai.default.replace(echo_key=True)
+    bad = openai.OpenAI(api_key="sk-not-a-real-key", base_url=oai.base_url, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        bad.chat.completions.create(model="m", messages=MSGS)
+    assert info.value.body["message"].startswith("Incorrect API key provided: sk-not-a-real-key.")
+    assert info.value.response.headers[ECHO_HEADER] == "sk-not-a-real-key"
+    oai.plan(status=500)
+    with pytest.raises(openai.InternalServerError) as info:
+        oai_client.chat.completions.create(model="m", messages=MSGS)
+    assert "sk-good" in info.value.message
+    answer = oai_client.chat.completions.with_raw_response.create(model="m", messages=MSGS)
+    assert answer.headers[ECHO_HEADER] == "sk-good"
+
+
+def test_openai_error_after_sends_an_error_event(oai, oai_client):
+    """Does error_after=N send N content chunks, then an in-band error event the SDK raises as APIError?"""
+    oai.plan(error_after=2, echo_key=True)
+    got = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in oai_client.chat.completions.create(model="m", messages=MSGS, stream=True):
+            got.append(chunk.choices[0].delta.content)
+    assert type(info.value) is openai.APIError, "an error event, not a dropped connection"
+    assert got == ["", "Echo:", " hello"] and "sk-good" in info.value.message
+    assert oai.wait_for_streams_ended(1, timeout=2) and oai.streams[-1].completed
+
+
 def test_openai_delay_times_out(oai, oai_client):
     """Does a delay past the client's timeout raise APITimeoutError, and is the exit seen?"""
     oai.plan(delay=3)
@@ -330,6 +359,24 @@ def test_gemini_invalid_key_and_keyed_plan(gem):
     assert gemini_client(gem).models.generate_content(model=GEMINI_MODEL, contents="x").text
     with pytest.raises(genai_errors.ServerError):
         gemini_client(gem, key="g-two").models.generate_content(model=GEMINI_MODEL, contents="x")
+
+
+def test_gemini_echo_key_and_error_after(gem):
+    """With echo_key, do errors quote the whole key and answers carry it; does error_after raise in-band?"""
+    gem.default = gem.default.replace(echo_key=True)
+    with pytest.raises(genai_errors.ClientError) as info:
+        gemini_client(gem, key="g-not-valid").models.generate_content(model=GEMINI_MODEL, contents="x")
+    assert "g-not-valid" in info.value.message
+    assert info.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    answer = gemini_client(gem).models.generate_content(model=GEMINI_MODEL, contents="x")
+    assert answer.sdk_http_response.headers[ECHO_HEADER] == "g-good"
+    gem.plan(error_after=1)
+    got = []
+    with pytest.raises(genai_errors.ServerError) as info:
+        for chunk in gemini_client(gem).models.generate_content_stream(model=GEMINI_MODEL,
+                                                                        contents="hello big world"):
+            got.append(chunk.text)
+    assert got == ["Echo:"] and info.value.code == 500 and "g-good" in info.value.message
 
 
 def test_gemini_break_after_and_timeout(gem):

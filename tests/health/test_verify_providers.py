@@ -111,7 +111,8 @@ def _rows(app, errors: int, successes: int, age: timedelta = timedelta(minutes=5
         for i in range(errors + successes):
             failed = i < errors
             db.session.add(AIUsageLog(
-                request_id=f"r{i}", attempt=1, endpoint="ai-proxy", provider="openai", key_label="openai#1",
+                request_id=f"r{age.seconds}-{i}", attempt=1, endpoint="ai-proxy", provider="openai",
+                key_label="openai#1",
                 status="error" if failed else "success", http_status=503 if failed else 200,
                 error_code="upstream_unavailable" if failed else None,
                 error_message=f"overloaded number {i} " + "x" * 200 if failed else None,

@@ -5,7 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 
 class Scrape:
-    """One scrape's samples; `value(name, **labels)` is 0 for a series not exposed (yet)."""
+    """One scrape's samples. Reading a series that is not exposed fails: an absent series is not a zero."""
 
     def __init__(self, text: str):
         self.text = text
@@ -14,8 +14,16 @@ class Scrape:
             for sample in family.samples:
                 self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
 
+    def has(self, name: str, **labels) -> bool:
+        """Is this series exposed?"""
+        return (name, frozenset(labels.items())) in self.samples
+
     def value(self, name: str, **labels) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
+        """The series' value; AssertionError, naming the series there are, when it is not exposed."""
+        if not self.has(name, **labels):
+            there = sorted(str(dict(found)) for found in self.series(name))
+            raise AssertionError(f"{name}{labels} is not exposed; {name} series: {there or 'none'}")
+        return self.samples[(name, frozenset(labels.items()))]
 
     def series(self, name: str) -> dict[frozenset, float]:
         return {labels: value for (sample, labels), value in self.samples.items() if sample == name}
@@ -35,10 +43,20 @@ def scrape(client, **headers) -> Scrape:
 
 
 class Delta:
-    """What changed between two scrapes of the same app."""
+    """What changed between two scrapes of the same app.
+
+    The series must be exposed in the later scrape. Absent from the earlier one, it appeared in
+    between, and labelled counters and histograms appear at 0 on first use: the change is its value."""
 
     def __init__(self, before: Scrape, after: Scrape):
         self.before, self.after = before, after
 
     def __call__(self, name: str, **labels) -> float:
-        return self.after.value(name, **labels) - self.before.value(name, **labels)
+        before = self.before.value(name, **labels) if self.before.has(name, **labels) else 0.0
+        return self.after.value(name, **labels) - before
+
+    def unchanged(self, name: str, **labels) -> bool:
+        """The series is in neither scrape, or has the same value in both."""
+        if not self.after.has(name, **labels):
+            return not self.before.has(name, **labels)
+        return self(name, **labels) == 0

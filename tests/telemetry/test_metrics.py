@@ -33,10 +33,10 @@ def test_a_json_chat_counts_the_request_the_attempt_and_its_tokens(gateway_app):
     assert delta("aichat_request_duration_seconds_count", endpoint="proxy.chat") == 1
     assert delta("aichat_upstream_attempts_total", provider="openai", outcome="success") == 1
     assert delta("aichat_upstream_latency_seconds_count", provider="openai") == 1
-    assert delta("aichat_upstream_ttft_seconds_count", provider="openai") == 0, "JSON calls have no first token"
+    assert delta.unchanged("aichat_upstream_ttft_seconds_count", provider="openai"), "JSON calls have no first token"
     assert delta("aichat_tokens_total", provider="openai", model="gpt-4o-mini", kind="prompt") == row["prompt_tokens"]
     assert delta("aichat_tokens_total", provider="openai", model="gpt-4o-mini", kind="completion") == 3
-    assert delta("aichat_failovers_total", provider="openai") == 0
+    assert delta.unchanged("aichat_failovers_total", provider="openai")
 
 
 def test_a_scrape_counts_itself_and_unknown_urls_share_one_label(app):
@@ -166,3 +166,19 @@ def test_model_names_chosen_by_callers_cannot_grow_the_scrape_without_bound(monk
     models = {dict(labels)["model"]: value for labels, value in samples.series("aichat_tokens_total").items()
               if dict(labels)["kind"] == "prompt"}
     assert models == {"gpt-a": 6, "gpt-b": 3, "other": 6}
+
+
+def test_the_scrape_helper_tells_a_missing_series_from_a_zero():
+    """A series at 0 reads 0; a series not exposed (another label, a typo) fails instead of reading 0."""
+    samples = Scrape('# TYPE x_total counter\nx_total{kind="a"} 0.0\nx_total{kind="b"} 2.0\n')
+    assert samples.value("x_total", kind="a") == 0 and samples.has("x_total", kind="a")
+    with pytest.raises(AssertionError, match="not exposed"):
+        samples.value("x_total", kind="c")
+    with pytest.raises(AssertionError, match="not exposed"):
+        samples.value("y_total")
+    later = Scrape('# TYPE x_total counter\nx_total{kind="a"} 1.0\nx_total{kind="b"} 2.0\nx_total{kind="c"} 3.0\n')
+    delta = Delta(samples, later)
+    assert delta("x_total", kind="a") == 1 and delta("x_total", kind="c") == 3, "a new series counts from 0"
+    assert delta.unchanged("x_total", kind="b") and delta.unchanged("x_total", kind="d")
+    with pytest.raises(AssertionError, match="not exposed"):
+        Delta(later, samples)("x_total", kind="c")

@@ -67,7 +67,8 @@ def test_exact_values_across_two_workers_and_after_one_dies(serve_gunicorn, fake
     # The cost counter moves when a worker's writer has committed the rows: wait for it, bounded.
     expected_cost = float(sum(Decimal(r["cost"]) for r in rows))
     deadline = time.monotonic() + 10
-    while (values := scrape(server.base)).value("aichat_cost_total", currency="USD") < expected_cost * 0.999:
+    while not ((values := scrape(server.base)).has("aichat_cost_total", currency="USD")
+               and values.value("aichat_cost_total", currency="USD") >= expected_cost * 0.999):
         assert time.monotonic() < deadline, "cost was not counted"
         time.sleep(0.1)
     assert values.value("aichat_requests_total", endpoint="health.live", status="200") == health

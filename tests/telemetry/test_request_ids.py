@@ -67,3 +67,23 @@ def test_a_stream_that_fails_upstream_carries_the_request_id(gateway_app, fake_g
     fake_gemini.plan(status=500)
     resp = call(client, "POST", URL, "fails-1", json={**BODY, "stream": True})
     assert resp.status_code == 502 and resp.headers["X-Request-ID"] == "fails-1"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/v1/models", "/admin/login"])
+def test_a_429_from_a_default_limit_carries_the_request_id(make_app, path):
+    """Default limits are checked before any view (in Flask-Limiter's own before_request): is the id set first?"""
+    client = make_app(RATELIMIT_DEFAULT="1/minute").test_client()
+    call(client, "GET", path, "first-1", headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    limited = call(client, "GET", path, "second-2", headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    assert limited.status_code == 429
+    assert limited.headers["X-Request-ID"] == "second-2"
+    fresh = call(client, "GET", path, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    assert fresh.status_code == 429 and GENERATED.match(fresh.headers["X-Request-ID"])
+    if path.startswith("/api/"):
+        assert limited.json["error"]["request_id"] == "second-2"
+
+
+def test_a_form_refused_for_its_csrf_token_carries_the_request_id(app):
+    """CSRF is checked before any view too."""
+    resp = call(app.test_client(), "POST", "/admin/login", "csrf-1", data={"username": "a", "password": "b"})
+    assert resp.status_code == 400 and resp.headers["X-Request-ID"] == "csrf-1"
