@@ -94,9 +94,9 @@ def init_gateway(app: Flask) -> None:
         metrics.watch_circuits(gateway.upstreams.values())
 
     app.extensions["aichat.live"] = live = LiveGateway(app, observing(app, recorder.submit), on_build=built)
-    poller = PollLoop(live.poll, app.config["AICHAT_CONFIG_POLL_INTERVAL"])
-    app.before_request(poller.ensure_started)
-    atexit.register(poller.stop)
+    live.poller = PollLoop(live.poll, app.config["AICHAT_CONFIG_POLL_INTERVAL"])
+    app.before_request(live.poller.ensure_started)
+    atexit.register(live.poller.stop)
     app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
 

@@ -137,6 +137,7 @@ def make_app(database_url):
     # Every writer stops (and flushes) first, so the check sees each app's last rows, served by
     # the test client, a live server or a gunicorn reading the same database.
     for app in apps:
+        app.extensions["aichat.live"].poller.stop()
         app.extensions["aichat.usage"].close()
     billed_twice = []
     for app in apps:
@@ -177,6 +178,7 @@ def app_from_environment(monkeypatch, tmp_path):
 
     yield build
     for app in apps:
+        app.extensions["aichat.live"].poller.stop()
         app.extensions["aichat.usage"].close()
 
 

@@ -46,6 +46,7 @@ class LiveGateway:
         self.on_build = on_build  # told of every new gateway (metrics follow its circuits)
         self.version: int | None = None  # None: the database's upstreams could not be read yet
         self.keyring = _LazyKeyRing(app.config, app.instance_path)
+        self.poller: PollLoop | None = None  # calls poll() in each process, once the factory sets it
         self._reported: str | None = None  # the last read failure logged, so an outage is one line
         # At start the database may not exist or be migrated yet (`flask db upgrade` builds this app too):
         # that is said by readiness and `flask verify`, not here.

@@ -17,7 +17,9 @@ def make_upstreams_app(make_app):
     """An app with AICHAT_ENCRYPTION_KEY set (OLD_KEY unless told), and no environment upstreams."""
 
     def build(**overrides):
-        return make_app(**{"AICHAT_ENCRYPTION_KEY": [OLD_KEY], "AICHAT_ENV": "development", **overrides})
+        # No poller: its log line on a change would land in the commands' captured stderr.
+        return make_app(**{"AICHAT_ENCRYPTION_KEY": [OLD_KEY], "AICHAT_ENV": "development",
+                           "AICHAT_CONFIG_POLL_INTERVAL": 0, **overrides})
 
     return build
 
