@@ -77,14 +77,18 @@ def init_gateway(app: Flask) -> None:
     from .api.auth import key_digests
     from .api.validation import Limits
     from .gateway import build_gateway
+    from .jobs import Jobs
     from .telemetry import metrics_of, observing
-    from .usage.background import rollup_loop
+    from .usage.background import add_rollup
     from .usage.recorder import UsageRecorder
-    from .usage.store import batch_writer
+    from .usage.store import UsageStore
 
     metrics = metrics_of(app)
-    recorder = UsageRecorder(batch_writer(app, on_written=metrics.written), app.config["AICHAT_USAGE_BATCH_SIZE"],
-                             app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
+    app.extensions["aichat.jobs"] = jobs = Jobs()  # started and stopped with the usage writer
+    add_rollup(jobs, app)
+    store = UsageStore(app, on_written=metrics.written, tally=metrics.usage)
+    recorder = UsageRecorder(store, app.config["AICHAT_USAGE_BATCH_SIZE"], app.config["AICHAT_USAGE_FLUSH_INTERVAL"],
+                             companion=jobs, queue_max=app.config["AICHAT_USAGE_QUEUE_MAX"], tally=metrics.usage)
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
     app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, observing(app, recorder.submit))

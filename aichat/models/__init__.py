@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per domain."""
 from .accounts import AdminUser, ApiToken
 from .gateway import ModelPrice
-from .usage import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState
+from .usage import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState, UsageSpoolApplied
 
 __all__ = ["AIUsageLog", "AIUsageStats", "AdminUser", "ApiToken", "ModelPrice", "UsageDirtyDay",
-           "UsageRollupState"]
+           "UsageRollupState", "UsageSpoolApplied"]
