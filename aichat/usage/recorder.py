@@ -40,12 +40,15 @@ class UsageRecorder:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._queue_max = queue_max
-        self._spill_at = max(batch_size, queue_max // 2)
+        self._spill_at = max(1, queue_max // 2)
+        self._keep = min(batch_size, self._spill_at // 2)  # rows a spill leaves for the writer's next batch
         self._tally = tally or (lambda outcome, count: None)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._done = threading.Condition()
         self._count_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._spill_lock = threading.Lock()
+        self._spill_retry_at = 0.0  # after a failed spill, the spool is not tried again before this
         self._lock = threading.Lock()  # the batch in flight, between the writer and close()
         self._inflight: list | None = None
         self._submitted = 0
@@ -68,7 +71,8 @@ class UsageRecorder:
             self._start()  # first use in this process (gunicorn forks after import)
         size = self._queue.qsize()
         if size >= self._spill_at:
-            if size >= self._queue_max:
+            # Full: this request spills at once (a burst can outrun the spiller), or, if the spool fails, sheds.
+            if size >= self._queue_max and not self._spill_some():
                 self._shed(1)
                 return
             self._spill.set()
@@ -273,24 +277,31 @@ class UsageRecorder:
         return True
 
     def _spill_loop(self) -> None:
-        """Move rows beyond the spill mark to the spool, so a slow or absent database cannot fill memory."""
+        """Move rows past the spill mark to the spool, so a slow or absent database cannot fill memory."""
         while True:
             self._spill.wait()
             self._spill.clear()
             if self._stopping:
                 return
-            excess = self._queue.qsize() - self._batch_size  # the writer keeps a batch's worth
-            if self._queue.qsize() < self._spill_at or excess <= 0:
-                continue
-            records = self._drain(excess)
+            if self._queue.qsize() >= self._spill_at:
+                self._spill_some()
+
+    def _spill_some(self) -> bool:
+        """Spool the queued rows beyond the writer's next batch; False if the spool failed (lately)."""
+        with self._spill_lock:
+            if time.monotonic() < self._spill_retry_at:
+                return False
+            records = self._drain(self._queue.qsize() - self._keep)
             if self._spool(records):
                 self._settle(len(records))
                 self._replay_at = self._replay_at or time.monotonic() + REPLAY_INTERVAL
-                log.warning("usage writer behind: %d queued rows spooled to be written later", len(records))
-            else:
-                for record in records:  # kept; new rows are shed once the queue is full
-                    self._queue.put(record)
-                self._wake.wait(RETRY_MAX_DELAY)
+                if records:
+                    log.warning("usage writer behind: %d queued rows spooled to be written later", len(records))
+                return True
+            for record in records:  # kept; new rows are shed while the queue is full
+                self._queue.put(record)
+            self._spill_retry_at = time.monotonic() + RETRY_MAX_DELAY
+            return False
 
     def _drain(self, limit: int | None = None) -> list:
         """Take up to `limit` queued records (all without one), leaving the markers in the queue."""
