@@ -325,7 +325,11 @@ class UsageRecorder:
         self._spool_at_stop(batch, self._drain())
 
     def _take_over(self) -> bool:
-        """The writer did not hand over by the deadline (stuck in a database call): spool for it."""
+        """The writer did not hand over by the deadline (stuck in a database call): spool for it.
+
+        The batch in flight is spooled in doubt (its commit may yet land: the replay skips rows
+        already in the log); a row the writer collects at this very moment goes back to the queue.
+        """
         with self._lock:
             batch, self._inflight = self._inflight, None
         if not self._thread.is_alive() and batch is None and self.pending == 0:

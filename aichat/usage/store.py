@@ -193,7 +193,6 @@ class UsageStore:
         self._on_written = on_written
         self._tally = tally or (lambda outcome, count: None)
 
-    refused = staticmethod(refused)
     unreachable = staticmethod(unreachable)
 
     def write(self, batch: list, retry: bool = False) -> None:
@@ -212,21 +211,23 @@ class UsageStore:
         """Write every spool file waiting, each exactly once; the rows written. Raises if the database is away."""
         written = 0
         for path in spool.files(self.spool_dir):
-            rows: list = []
             try:
                 header, rows = spool.read(path)
-                count = self._commit([row_of(row) for row in rows], in_doubt=header["in_doubt"],
-                                     spool_id=header["id"])
+                records = [row_of(row) for row in rows]
             except FileNotFoundError:
                 continue  # another process replayed it meanwhile
+            except (OSError, ValueError, LookupError, TypeError) as exc:
+                spool.set_apart(path)  # it would fail the same way at every start
+                log.error("usage spool file %s cannot be read (%s): renamed .bad", os.path.basename(path), exc)
+                continue
+            try:
+                count = self._commit(records, in_doubt=header.get("in_doubt", True), spool_id=header["id"])
             except Exception as exc:
                 if unreachable(exc):
                     raise
-                # Not the database being away: this file would fail again at every start.
-                spool.set_apart(path)
-                log.error("usage spool file %s could not be replayed (%s): moved aside", os.path.basename(path),
-                          _reason(exc))
-                self._tally("set_aside", len(rows))
+                # Not this file's rows (those are split and salvaged): the schema, say. Kept for the next attempt.
+                log.warning("usage spool file %s not replayed (%s); kept for the next attempt", header["id"],
+                            _reason(exc))
                 continue
             if count is not None:
                 written += count
