@@ -41,20 +41,31 @@ errorlog = "-"
 
 
 def worker_exit(server, worker):
-    """Write the usage rows still queued before the worker goes away."""
-    recorder = getattr(worker.wsgi, "extensions", {}).get("aichat.usage")
+    """Write the usage rows still queued before the worker goes away; spool what cannot be written in time."""
+    extensions = getattr(worker.wsgi, "extensions", {})
+    recorder, lifecycle = extensions.get("aichat.usage"), extensions.get("aichat.lifecycle")
     if recorder is not None:
-        recorder.close(timeout=10)
+        # Once stopping, gunicorn kills the worker at its graceful timeout: spool before that, not after.
+        recorder.close(timeout=lifecycle.flush_budget(10) if lifecycle is not None else 10)
 
 # One shared control socket per user would clash between several instances on one host.
 control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Drain on SIGTERM; give httpcore the real poll(2); keep the loaded code out of the collector's way."""
+    """Drain on SIGTERM; give httpcore the real poll(2); start the usage writer and background jobs; keep the
+    loaded code out of the collector's way."""
     _drain_on_sigterm(worker)
     _real_poll()
+    _start_background(worker)
     _freeze_loaded()
+
+
+def _start_background(worker):
+    """In the forked worker, before its first request: rows spooled by an earlier run are replayed now."""
+    recorder = getattr(worker.wsgi, "extensions", {}).get("aichat.usage")
+    if recorder is not None:
+        recorder.start()
 
 
 def _freeze_loaded():

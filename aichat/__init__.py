@@ -76,15 +76,19 @@ def init_gateway(app: Flask) -> None:
     """The gateway and its usage recorder, built once per app; SDK clients live as long as it does."""
     from .api.auth import key_digests
     from .api.validation import Limits
-    from .upstreams.live import LiveGateway, PollLoop
+    from .jobs import Jobs
+    from .upstreams.live import LiveGateway
     from .telemetry import metrics_of, observing
-    from .usage.background import rollup_loop
+    from .usage.background import add_rollup
     from .usage.recorder import UsageRecorder
-    from .usage.store import batch_writer
+    from .usage.store import UsageStore
 
     metrics = metrics_of(app)
-    recorder = UsageRecorder(batch_writer(app, on_written=metrics.written), app.config["AICHAT_USAGE_BATCH_SIZE"],
-                             app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
+    app.extensions["aichat.jobs"] = jobs = Jobs()  # started and stopped with the usage writer
+    add_rollup(jobs, app)
+    store = UsageStore(app, on_written=metrics.written, tally=metrics.usage)
+    recorder = UsageRecorder(store, app.config["AICHAT_USAGE_BATCH_SIZE"], app.config["AICHAT_USAGE_FLUSH_INTERVAL"],
+                             companion=jobs, queue_max=app.config["AICHAT_USAGE_QUEUE_MAX"], tally=metrics.usage)
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
 
@@ -94,9 +98,9 @@ def init_gateway(app: Flask) -> None:
         metrics.watch_circuits(gateway.upstreams.values())
 
     app.extensions["aichat.live"] = live = LiveGateway(app, observing(app, recorder.submit), on_build=built)
-    live.poller = PollLoop(live.poll, app.config["AICHAT_CONFIG_POLL_INTERVAL"])
-    app.before_request(live.poller.ensure_started)
-    atexit.register(live.poller.stop)
+    jobs.every("upstream-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], live.poll)  # in every process
+    # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
+    app.before_request(recorder.start)
     app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
 

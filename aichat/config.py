@@ -64,6 +64,10 @@ class Defaults:
     # Usage recording, cost and rollups.
     AICHAT_USAGE_BATCH_SIZE = 50
     AICHAT_USAGE_FLUSH_INTERVAL = 0.5
+    # Rows waiting to be written, per process: past half of it they spill to the spool (written
+    # later, once), past all of it new rows are shed (counted and logged). Bounds the memory.
+    AICHAT_USAGE_QUEUE_MAX = 10000
+    AICHAT_USAGE_SPOOL_DIR = ""  # rows not written by the stop deadline wait here; empty: instance/usage-spool
     AICHAT_TIMEZONE = "UTC"  # where days are cut for the daily rollup, e.g. Asia/Shanghai
     AICHAT_ROLLUP_INTERVAL = 30.0  # seconds between background rollups of changed days; 0: off
     AICHAT_PRICE_REFRESH = 10.0  # seconds a loaded price table is used before it is read again

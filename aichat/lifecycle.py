@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # What a stopping worker keeps for itself after the deadline: ending streams, flushing usage rows.
 STOP_MARGIN = 5.0
+# Of the time left before gunicorn kills a stopping worker: kept for spooling the rows not yet written.
+SPOOL_RESERVE = 1.0
 
 
 class ServerShuttingDown(ProviderError):
@@ -42,6 +44,8 @@ class Lifecycle:
     def __init__(self, stop_deadline: float):
         self.stop_deadline = stop_deadline
         self.deadline: float | None = None  # time.monotonic() after which streams are ended
+        self.stopped_at: float | None = None  # time.monotonic() of SIGTERM
+        self.graceful_timeout: float | None = None  # gunicorn's: it kills a worker this long after SIGTERM
         self._current = None  # gevent.getcurrent once greenlets are tracked (gunicorn's gevent worker)
         self._spawn = None
         self._sleep = None
@@ -53,7 +57,8 @@ class Lifecycle:
 
     def begin_drain(self) -> None:
         if self.deadline is None:
-            self.deadline = time.monotonic() + self.stop_deadline
+            self.stopped_at = time.monotonic()
+            self.deadline = self.stopped_at + self.stop_deadline
             if self._spawn is not None:
                 # A greenlet of its own: a signal handler should not sleep, log or switch.
                 self._spawn(self._end_at_deadline)
@@ -64,11 +69,20 @@ class Lifecycle:
 
     def clamp(self, graceful_timeout: float) -> None:
         """Keep the deadline below gunicorn's graceful timeout, leaving time to end calls and flush rows."""
+        self.graceful_timeout = graceful_timeout
         limit = max(graceful_timeout - STOP_MARGIN, graceful_timeout / 2)
         if self.stop_deadline > limit:
             log.warning("AICHAT_STOP_DEADLINE=%ss does not leave %ss before the graceful timeout (%ss): "
                         "using %ss", self.stop_deadline, STOP_MARGIN, graceful_timeout, limit)
             self.stop_deadline = limit
+
+    def flush_budget(self, limit: float) -> float:
+        """Seconds an exiting worker may spend writing usage rows: at most `limit`, and once stopping, up to
+        SPOOL_RESERVE before gunicorn's kill, so what is still unwritten is spooled rather than lost."""
+        if self.stopped_at is None or self.graceful_timeout is None:
+            return limit
+        left = self.stopped_at + self.graceful_timeout - SPOOL_RESERVE - time.monotonic()
+        return max(0.5, min(limit, left))
 
     def track_greenlets(self) -> None:
         """Under gevent: remember which greenlet serves each call, to wake it at the deadline."""

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -115,12 +116,14 @@ def _base_config(url: str) -> dict:
         "AICHAT_CONNECT_TIMEOUT": 1.0,
         "AICHAT_FIRST_TOKEN_TIMEOUT": 2.0,
         "AICHAT_TOTAL_TIMEOUT": 10.0,
+        # Each app its own spool (created only if it spools), so no app replays another test's rows.
+        "AICHAT_USAGE_SPOOL_DIR": os.path.join(tempfile.gettempdir(), f"aichat-test-spool-{uuid.uuid4().hex}"),
     }
 
 
 # Emptied after every test; model_price keeps the prices the migrations seed, config_version its row.
 _PER_TEST_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state",
-                    "admin_api_token", "admin_user", "upstream_key", "upstream")
+                    "ai_usage_spool_applied", "admin_api_token", "admin_user", "upstream_key", "upstream")
 
 
 @pytest.fixture
@@ -137,7 +140,6 @@ def make_app(database_url):
     # Every writer stops (and flushes) first, so the check sees each app's last rows, served by
     # the test client, a live server or a gunicorn reading the same database.
     for app in apps:
-        app.extensions["aichat.live"].poller.stop()
         app.extensions["aichat.usage"].close()
     billed_twice = []
     for app in apps:
@@ -169,6 +171,7 @@ def app_from_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/environment.db")
     monkeypatch.setenv("SECRET_KEY", "test-secret-key-from-the-environment-0001")
+    monkeypatch.setenv("AICHAT_USAGE_SPOOL_DIR", str(tmp_path / "usage-spool"))
     apps = []
 
     def build():
@@ -178,7 +181,6 @@ def app_from_environment(monkeypatch, tmp_path):
 
     yield build
     for app in apps:
-        app.extensions["aichat.live"].poller.stop()
         app.extensions["aichat.usage"].close()
 
 
@@ -327,7 +329,7 @@ def serve_gunicorn(database_url, fake_openai, make_app, tmp_path):
                "AICHAT_API_KEYS": CLIENT_KEY, "AICHAT_RATE_LIMIT": "10000/second",
                "AICHAT_BIND": f"127.0.0.1:{port}", "AICHAT_WORKERS": str(workers),
                "AICHAT_GRACEFUL_TIMEOUT": "20", "SECRET_KEY": "test-secret-key-for-gunicorn-servers-0001",
-               "AICHAT_ENV": "development"}
+               "AICHAT_ENV": "development", "AICHAT_USAGE_SPOOL_DIR": str(tmp_path / f"usage-spool-{port}")}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.update({name: str(value) for name, value in settings.items()})
         log_path = tmp_path / f"gunicorn-{port}.log"

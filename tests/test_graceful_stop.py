@@ -299,3 +299,31 @@ def test_without_gevent_a_stream_past_the_deadline_ends_at_its_next_delta(gatewa
     rows = usage_rows(app, at_least=1)
     assert [(r["status"], r["error_code"]) for r in rows] == [("error", "server_shutting_down")]
     assert 3 <= rows[0]["completion_tokens"] < 200
+
+
+def test_the_database_down_at_sigterm_spools_the_rows_and_the_next_start_writes_them_once(serve_gunicorn, fake_openai,
+                                                                                          tmp_path):
+    """Chat calls answered while the database is unreachable, then SIGTERM: does the worker spool their rows under
+    the instance folder before gunicorn's graceful timeout (exiting 0, not killed), and does the next server write
+    each of them exactly once?"""
+    from tests.fakes import closed_port
+
+    spool_dir = tmp_path / "usage-spool"
+    down = serve_gunicorn(DATABASE_URL=f"postgresql://aichat@127.0.0.1:{closed_port()}/aichat",
+                          AICHAT_DB_CONNECT_TIMEOUT=1, AICHAT_USAGE_SPOOL_DIR=spool_dir, AICHAT_ROLLUP_INTERVAL=0,
+                          AICHAT_STOP_DEADLINE=2, AICHAT_GRACEFUL_TIMEOUT=8)
+    ids = [f"spooled-{i}" for i in range(6)]
+    for request_id in ids:
+        resp = requests.post(down.base + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": MESSAGES},
+                             headers={"Authorization": f"Bearer {CLIENT_KEY}", "X-Request-ID": request_id}, timeout=10)
+        assert resp.status_code == 200, resp.text
+    down.proc.send_signal(signal.SIGTERM)
+    assert down.proc.wait(15) == 0
+    assert "Worker graceful timeout" not in down.output()
+    assert "rows spooled to" in down.output() and list(spool_dir.glob("*.jsonl")), "the rows are in the spool"
+
+    up = serve_gunicorn(AICHAT_USAGE_SPOOL_DIR=spool_dir, AICHAT_ROLLUP_INTERVAL=0)  # the database is back
+    rows = usage_rows(up.reader, at_least=len(ids), timeout=30)
+    assert sorted(r["request_id"] for r in rows) == ids, "each spooled row written once"
+    assert all(r["status"] == "success" and r["completion_tokens"] > 0 for r in rows)
+    assert not list(spool_dir.glob("*.jsonl"))

@@ -123,3 +123,20 @@ def test_without_gevent_a_new_call_past_the_deadline_is_refused_before_upstream(
     with pytest.raises(ServerShuttingDown):
         with lifecycle.watch_call():
             pytest.fail("the call went ahead past the deadline")
+
+
+def test_an_exiting_worker_flushes_usage_rows_only_until_just_before_gunicorns_kill(monkeypatch):
+    """Once stopping, the time to write usage rows ends SPOOL_RESERVE before the graceful timeout (so what is
+    left is spooled, not killed with the worker); before that, and outside gunicorn, it is the limit given."""
+    from aichat import lifecycle as lifecycle_mod
+
+    now = [1000.0]
+    monkeypatch.setattr(lifecycle_mod.time, "monotonic", lambda: now[0])
+    lifecycle = Lifecycle(25.0)
+    assert lifecycle.flush_budget(10) == 10
+    lifecycle.clamp(30)
+    lifecycle.begin_drain()
+    now[0] += 25.0  # the stop deadline has passed: 5 s left before gunicorn kills the worker
+    assert lifecycle.flush_budget(10) == 5.0 - lifecycle_mod.SPOOL_RESERVE
+    now[0] += 10.0  # past the kill (a slow exit): still a moment to spool
+    assert lifecycle.flush_budget(10) == 0.5

@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per domain."""
 from .accounts import AdminUser, ApiToken
 from .gateway import ConfigVersion, ModelPrice, Upstream, UpstreamKey
-from .usage import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState
+from .usage import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState, UsageSpoolApplied
 
 __all__ = ["AIUsageLog", "AIUsageStats", "AdminUser", "ApiToken", "ConfigVersion", "ModelPrice", "Upstream",
-           "UpstreamKey", "UsageDirtyDay", "UsageRollupState"]
+           "UpstreamKey", "UsageDirtyDay", "UsageRollupState", "UsageSpoolApplied"]

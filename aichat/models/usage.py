@@ -144,3 +144,17 @@ class UsageRollupState(db.Model):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class UsageSpoolApplied(db.Model):
+    """A usage spool file whose rows are in the log: inserted in the same transaction as its rows.
+
+    Replaying a file twice (two processes at once, or again after a crash before the file was
+    deleted) finds its id here and inserts nothing.
+    """
+
+    __tablename__ = "ai_usage_spool_applied"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

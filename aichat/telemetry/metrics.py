@@ -80,6 +80,11 @@ class Metrics:
         self.cost = _Children(Counter(
             "aichat_cost", "Cost of priced upstream calls, counted when their usage rows are written.",
             ["currency"], registry=registry))
+        self.usage_rows = _Children(Counter(
+            "aichat_usage_rows", "Usage rows by what became of them: written, salvaged (written cut down), "
+            "set_aside (refused even salvaged; kept in the spool's rejected file), spooled (left for a later "
+            "writer), replayed (written from the spool), shed (lost: the queue was full or the spool failed).",
+            ["outcome"], registry=registry))
         self.circuit = _Children(Gauge(
             "aichat_circuit_state", "A provider's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
             ["provider"], multiprocess_mode="livemax", registry=registry))
@@ -127,6 +132,11 @@ class Metrics:
             cost, currency = row.get("cost"), row.get("currency")
             if cost and currency:
                 self.cost(currency).inc(float(cost))
+
+    def usage(self, outcome: str, count: int) -> None:
+        """Usage rows that met `outcome` (see aichat_usage_rows); called off the request path, or when shed."""
+        if count:
+            self.usage_rows(outcome).inc(count)
 
     def watch_circuits(self, upstreams) -> None:
         """Show every provider's and key's circuit, and follow their changes from now on."""

@@ -2,7 +2,7 @@
 
 Every change made with `flask upstreams …` (and later the console) bumps one version number in
 the database in the same transaction. Each process reads that number at most once per
-AICHAT_CONFIG_POLL_INTERVAL seconds, off the request path (a background job); when it moved, the
+AICHAT_CONFIG_POLL_INTERVAL seconds, off the request path (a job in aichat/jobs.py); when it moved, the
 process reads the upstreams, builds a new gateway — taking over every upstream whose spec is
 unchanged, with its SDK clients and health — and swaps it in with one assignment. A request reads
 the gateway once when it starts, so requests in flight finish on the configuration they started
@@ -46,7 +46,6 @@ class LiveGateway:
         self.on_build = on_build  # told of every new gateway (metrics follow its circuits)
         self.version: int | None = None  # None: the database's upstreams could not be read yet
         self.keyring = _LazyKeyRing(app.config, app.instance_path)
-        self.poller: PollLoop | None = None  # calls poll() in each process, once the factory sets it
         self._reported: str | None = None  # the last read failure logged, so an outage is one line
         # At start the database may not exist or be migrated yet (`flask db upgrade` builds this app too):
         # that is said by readiness and `flask verify`, not here.
@@ -134,41 +133,3 @@ class LiveGateway:
                         "in force and trying again", reason)
             self._reported = reason
 
-
-class PollLoop:
-    """Runs `poll` every `interval` seconds on a daemon thread (a greenlet under gevent), in each process.
-
-    Started from the first request a process serves (gunicorn forks workers after the app is built,
-    and threads do not survive a fork); stopped at exit.
-    """
-
-    def __init__(self, poll: Callable[[], object], interval: float):
-        import threading
-
-        self._poll = poll
-        self.interval = float(interval)
-        self._pid: int | None = None
-        self._stop = threading.Event()
-        self._thread = None
-
-    def ensure_started(self) -> None:
-        import os
-
-        if self._pid == os.getpid() or self.interval <= 0:
-            return
-        import threading
-
-        self._pid = os.getpid()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aichat-config-poll", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self._poll()
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("upstream configuration poll failed")

@@ -140,9 +140,9 @@ def test_the_answer_does_not_wait_for_the_database(gateway_app):
     gate = threading.Event()
     original = recorder._write_batch
 
-    def slow_write(batch):
+    def slow_write(batch, **retry):
         gate.wait(5)
-        original(batch)
+        original(batch, **retry)
 
     recorder._write_batch = slow_write
     resp = app.test_client().post(URL, json=BODY)
@@ -158,11 +158,11 @@ def test_rows_survive_a_database_hiccup(gateway_app):
     original = recorder._write_batch
     failures = []
 
-    def flaky(batch):
+    def flaky(batch, **retry):
         if len(failures) < 2:
             failures.append(1)
             raise RuntimeError("database went away")
-        original(batch)
+        original(batch, **retry)
 
     recorder._write_batch = flaky
     app.test_client().post(URL, json=BODY)

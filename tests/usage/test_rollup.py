@@ -20,7 +20,6 @@ from aichat.extensions import db
 from aichat.models import AIUsageLog, UsageDirtyDay, UsageRollupState
 from aichat.models.usage import LATENCY_BUCKETS_MS
 from aichat.usage import rollup
-from aichat.usage.background import RollupLoop
 from aichat.usage.days import UTC, day_bounds, day_start, local_day, today, usage_zone
 from tests.usage.factories import (assert_stats_equal, clear_usage, expected_stats, log_row, roll_up,
                                    stats_by_group, utc, write_logs)
@@ -320,19 +319,6 @@ def test_the_background_rollup_shows_a_live_call_in_the_summary(gateway_app, mak
         time.sleep(0.1)
     assert summary["requests"] == 1 and summary["successes"] == 1
     assert summary["tokens"]["total"] > 0
-
-
-def test_the_rollup_loop_runs_its_job_until_stopped_and_not_at_all_with_interval_zero():
-    calls = threading.Semaphore(0)
-    off = RollupLoop(calls.release, 0)
-    off.start()
-    assert not off.running
-    loop = RollupLoop(calls.release, 0.05)
-    loop.start()
-    assert loop.running
-    assert calls.acquire(timeout=30) and calls.acquire(timeout=30)  # it runs again and again
-    loop.stop()
-    assert not loop.running
 
 
 # --- the command --------------------------------------------------------------------------------
