@@ -49,6 +49,7 @@ def init_extensions(app: Flask) -> None:
     from sqlalchemy.engine import Engine
 
     from .extensions import cors, csrf, db, limiter, login_manager, migrate, tune_sqlite
+    from .ratelimit import init_rate_limit_storage
 
     if not event.contains(Engine, "connect", tune_sqlite):
         event.listen(Engine, "connect", tune_sqlite)
@@ -57,6 +58,7 @@ def init_extensions(app: Flask) -> None:
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = (app.config["AICHAT_RATELIMIT_STORAGE_URI"]
                                                or app.config["REDIS_URL"] or "memory://")
+    init_rate_limit_storage(app)
     # One limiter object serves every app built in a process (tests build many): default limits
     # come from this app's own RATELIMIT_DEFAULT, not from whichever app was built before it.
     limiter.limit_manager.set_default_limits([])
@@ -76,7 +78,7 @@ def init_gateway(app: Flask) -> None:
     """The gateway and its usage recorder, built once per app; SDK clients live as long as it does."""
     from .api.auth import key_digests
     from .api.validation import Limits
-    from .gateway import build_gateway
+    from .gateway import build_gateway, build_health
     from .telemetry import metrics_of, observing
     from .usage.background import rollup_loop
     from .usage.recorder import UsageRecorder
@@ -87,7 +89,9 @@ def init_gateway(app: Flask) -> None:
                              app.config["AICHAT_USAGE_FLUSH_INTERVAL"], companion=rollup_loop(app))
     atexit.register(recorder.close)
     app.extensions["aichat.usage"] = recorder
-    app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, observing(app, recorder.submit))
+    # Circuit and key health outlive any one gateway; shared through Redis when REDIS_URL is set.
+    health = app.extensions["aichat.health"] = build_health(app.config, app.extensions.get("aichat.redis"))
+    app.extensions["aichat.gateway"] = gateway = build_gateway(app.config, observing(app, recorder.submit), health)
     metrics.watch_circuits(gateway.upstreams.values())
     app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
