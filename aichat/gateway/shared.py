@@ -217,10 +217,8 @@ class RedisHealth:
             self._thread.start()
 
     def close(self) -> None:
+        """Stop following; the thread ends at its next turn (within half a second) and closes its connection."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.timeout + 2.0)
-        self._redis.close()
 
     def _follow(self) -> None:
         """Subscribe, read everything, then apply each change as it is told; again after any loss."""
@@ -241,10 +239,12 @@ class RedisHealth:
                         self._found()
                         next_resync = time.monotonic() + self.resync_interval
             except (redis.RedisError, OSError) as exc:
-                self._lost(exc)
+                if not self._stop.is_set():
+                    self._lost(exc)
             finally:
                 pubsub.close()
             self._stop.wait(RECONNECT_SECONDS)
+        self._redis.close()
 
     def _subscribe(self, pubsub) -> None:
         """Subscribe and wait for Redis to confirm, so nothing told after the read that follows is missed."""
@@ -291,9 +291,9 @@ class RedisHealth:
             mirror.take(state)
 
     def _found(self) -> None:
-        self.connected = True
         if self._dependency is not None:
             self._dependency.report(PART, True)
+        self.connected = True
 
     def _lost(self, exc: BaseException) -> None:
         self.connected = False
