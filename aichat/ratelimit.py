@@ -8,10 +8,13 @@ Dependency, which says it once (a log line and the metrics) for everything that 
 """
 from __future__ import annotations
 
+import threading
+
 import flask_limiter
 from flask import Flask, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from werkzeug.exceptions import HTTPException
 
 from .dependency import Dependency
 
@@ -27,6 +30,13 @@ class Limiter(flask_limiter.Limiter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.logger.addFilter(lambda record: not record.getMessage().startswith(_SWITCH_NOTICES))
+        self._telling = threading.Lock()
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        # One limiter serves every app built in a process (tests build many): each app's storage starts
+        # out in use, not on the fallback an earlier app's storage was left on.
+        self._storage_dead = False
 
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
         # Every limit check passes here (before the request, and in route decorators); the switch to the
@@ -34,11 +44,22 @@ class Limiter(flask_limiter.Limiter):
         was_dead = self._storage_dead
         try:
             super()._check_request_limit(callable_name, in_middleware)
+        except Exception as exc:
+            # Flask-Limiter falls back only in the request that switches: requests asking the storage at
+            # that moment (under load, many) would fail with its error. They ask the fallback instead.
+            if isinstance(exc, HTTPException) or not (self._in_memory_fallback_enabled and self._storage_dead):
+                raise
+            self.context.seen_limits.clear()
+            super()._check_request_limit(callable_name, in_middleware)
         finally:
             if self._storage_dead != was_dead:
-                dependency = current_app.extensions.get("aichat.redis")
-                if dependency is not None:
-                    dependency.report(PART, not self._storage_dead)
+                self._tell()
+
+    def _tell(self) -> None:
+        dependency = current_app.extensions.get("aichat.redis")
+        if dependency is not None:
+            with self._telling:  # read afresh in turn, so a stale switch is never told after a newer one
+                dependency.report(PART, not self._storage_dead)
 
 
 def init_rate_limit_storage(app: Flask) -> None:
