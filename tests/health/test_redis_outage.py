@@ -133,3 +133,58 @@ def test_redis_cut_and_restored_under_load(make_app, live_server, redis_prefix, 
     for _ in range(5):
         assert client.post(URL, json=BODY, headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 200
     assert _limit_hits(redis_prefix, "192.0.2.7") == 5
+
+
+def test_two_servers_keep_answering_through_an_outage_and_share_one_limit_again(serve_gunicorn, redis_prefix,
+                                                                                  redis_proxy):
+    """Two gunicorn servers on one Redis (through the proxy): cut it under load and restore it. Every answer is
+    a 200, each server says each change once, and then one address's limit is counted across both again."""
+    proxy = redis_proxy
+    settings = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0", "AICHAT_REDIS_PREFIX": redis_prefix,
+                "RATELIMIT_KEY_PREFIX": redis_prefix, "AICHAT_RATE_LIMIT": "3/hour", "AICHAT_TRUSTED_PROXIES": 1,
+                "AICHAT_ROLLUP_INTERVAL": 0}
+    servers = [serve_gunicorn(workers=1, **settings) for _ in range(2)]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load(server):
+        while not stop.is_set():
+            # A new address each time: the load meets the outage, never the limit.
+            address = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+            statuses.append(requests.post(server.base + URL, json=BODY, timeout=10, headers={
+                "X-Forwarded-For": address, "Connection": "close"}).status_code)
+
+    def redis_up(server) -> float:
+        return scrape(server.base).value("aichat_dependency_up", dependency="redis")
+
+    assert eventually(lambda: all(redis_up(server) == 1 for server in servers))
+    clients = [threading.Thread(target=load, args=(servers[i % 2],)) for i in range(4)]
+    try:
+        for thread in clients:
+            thread.start()
+        assert eventually(lambda: len(statuses) > 20)
+        proxy.set_mode(REFUSE)
+        assert eventually(lambda: all(redis_up(server) == 0 for server in servers))
+        during = len(statuses)
+        assert eventually(lambda: len(statuses) > during + 50)
+        proxy.set_mode(FORWARD)
+        # Under load the limiter finds Redis again within 32 s (it looks after 1, 2, 4 … s).
+        assert eventually(lambda: all(redis_up(server) == 1 for server in servers), within=45)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(15)
+
+    assert statuses and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    for server in servers:
+        lines = [line for line in server.output().splitlines() if '"aichat.dependency"' in line]
+        assert len(lines) == 2, lines
+        assert "redis unreachable (" in lines[0] and "redis reachable again" in lines[1]
+        assert "Rate limit storage" not in server.output()
+        counts = scrape(server.base)
+        assert counts.value("aichat_dependency_changes_total", dependency="redis", state="down") == 1
+        assert counts.value("aichat_dependency_changes_total", dependency="redis", state="up") == 1
+    # One budget of 3 an hour for this address, whichever server answers.
+    answers = [requests.post(servers[i % 2].base + URL, json=BODY, timeout=10, headers={
+        "X-Forwarded-For": "192.0.2.9", "Connection": "close"}).status_code for i in range(4)]
+    assert answers == [200, 200, 200, 429]
