@@ -47,7 +47,7 @@ def key_of(live: dict, label: str) -> dict:
 
 def start_four_workers(serve_gunicorn, make_admin, prefix: str, **settings):
     """Two servers of two workers, sharing health through Redis under `prefix`; an admin token to look."""
-    shared = {"REDIS_URL": REDIS_URL, "AICHAT_REDIS_PREFIX": prefix, "RATELIMIT_KEY_PREFIX": prefix,
+    shared = {"REDIS_URL": REDIS_URL, "AICHAT_REDIS_PREFIX": prefix,
               "AICHAT_ROLLUP_INTERVAL": 0, **settings}
     servers = [serve_gunicorn(workers=2, **shared) for _ in range(2)]
     token = make_admin(servers[0].reader)[1]
