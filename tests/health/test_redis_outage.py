@@ -194,3 +194,29 @@ def test_two_servers_keep_answering_through_an_outage_and_share_one_limit_again(
         client.delete(*client.scan_iter(f"*/{address}/*"), "-")
         client.close()
     assert answers == [200, 200, 200, 429]
+
+
+def test_readiness_reads_the_shared_health_and_says_when_it_cannot(gateway_app, redis_prefix):
+    shared = gateway_app(REDIS_URL=REDIS_URL, AICHAT_REDIS_PREFIX=redis_prefix, AICHAT_READY_CACHE_SECONDS=0)
+    assert eventually(lambda: shared.extensions["aichat.health"].scope == "shared")
+    alone = gateway_app(REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0", AICHAT_READY_CACHE_SECONDS=0)
+    second = None
+    try:
+        assert eventually(lambda: not alone.extensions["aichat.redis"].up)
+        checks = shared.test_client().get("/health/ready").json["checks"]
+        assert checks["providers"] == {"status": "ok", "reason": "2 of 2 usable (health shared by all processes)"}
+        response = alone.test_client().get("/health/ready")
+        assert response.status_code == 200
+        assert response.json["checks"]["providers"] == {
+            "status": "degraded", "reason": "2 of 2 usable in this process: shared health unreachable"}
+        # What one process opens, the other's readiness sees.
+        second = gateway_app(REDIS_URL=REDIS_URL, AICHAT_REDIS_PREFIX=redis_prefix, AICHAT_READY_CACHE_SECONDS=0)
+        assert eventually(lambda: second.extensions["aichat.health"].scope == "shared")
+        for name, upstream in second.extensions["aichat.gateway"].upstreams.items():
+            for _ in range(upstream.breaker.threshold):
+                upstream.breaker.record_failure()
+        assert eventually(lambda: shared.test_client().get("/health/ready").status_code == 503)
+    finally:
+        for app in (shared, alone, second):
+            if app is not None:
+                app.extensions["aichat.health"].close()
