@@ -197,3 +197,25 @@ def test_without_redis_each_process_keeps_its_own():
     assert first.circuit("openai").state == OPEN and second.circuit("openai").state == CLOSED
     assert first.scope == "worker_process" and not first.circuit("openai").shared
     assert isinstance(first.key("openai", "openai#1"), KeyHealth)
+
+
+def test_a_rebuilt_gateway_keeps_the_health_it_had():
+    """Upstreams change while serving and the gateway is built again: do benches and circuits carry over,
+    followed once by the metrics?"""
+    from aichat.config import Defaults
+    from aichat.gateway import build_gateway, build_health
+    from aichat.telemetry.metrics import Metrics
+
+    settings = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
+    settings.update(OPENAI_API_KEY=["sk-test-a", "sk-test-b"], TIKTOKEN_CACHE_DIR="")
+    health, metrics = build_health(settings), Metrics()
+    first = build_gateway(settings, lambda record: None, health)
+    metrics.watch_circuits(first.upstreams.values())
+    first.upstreams["openai"].keys[0].bench("upstream_key_invalid")
+    for _ in range(settings["AICHAT_CIRCUIT_FAILURES"]):
+        first.upstreams["openai"].breaker.record_failure()
+    second = build_gateway(settings, lambda record: None, health)
+    metrics.watch_circuits(second.upstreams.values())
+    assert second.upstreams["openai"].keys[0].invalid_reason == "upstream_key_invalid"
+    assert second.upstreams["openai"].breaker.state == OPEN
+    assert len(second.upstreams["openai"].breaker._listeners) == 1, "watched once"
