@@ -49,6 +49,7 @@ def init_extensions(app: Flask) -> None:
     from sqlalchemy.engine import Engine
 
     from .extensions import cors, csrf, db, limiter, login_manager, migrate, tune_sqlite
+    from .ratelimit import init_rate_limit_storage
 
     if not event.contains(Engine, "connect", tune_sqlite):
         event.listen(Engine, "connect", tune_sqlite)
@@ -57,6 +58,7 @@ def init_extensions(app: Flask) -> None:
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = (app.config["AICHAT_RATELIMIT_STORAGE_URI"]
                                                or app.config["REDIS_URL"] or "memory://")
+    init_rate_limit_storage(app)
     # One limiter object serves every app built in a process (tests build many): default limits
     # come from this app's own RATELIMIT_DEFAULT, not from whichever app was built before it.
     limiter.limit_manager.set_default_limits([])
@@ -76,6 +78,7 @@ def init_gateway(app: Flask) -> None:
     """The gateway and its usage recorder, built once per app; SDK clients live as long as it does."""
     from .api.auth import key_digests
     from .api.validation import Limits
+    from .gateway import build_health
     from .jobs import Jobs
     from .upstreams.live import LiveGateway
     from .telemetry import metrics_of, observing
@@ -97,7 +100,9 @@ def init_gateway(app: Flask) -> None:
         app.extensions["aichat.gateway"] = gateway
         metrics.watch_circuits(gateway.upstreams.values())
 
-    app.extensions["aichat.live"] = live = LiveGateway(app, observing(app, recorder.submit), on_build=built)
+    # Circuit and key health outlive any one gateway; shared through Redis when REDIS_URL is set.
+    health = app.extensions["aichat.health"] = build_health(app.config, app.extensions.get("aichat.redis"))
+    app.extensions["aichat.live"] = live = LiveGateway(app, observing(app, recorder.submit), health, on_build=built)
     jobs.every("upstream-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], live.poll)  # in every process
     # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
     app.before_request(recorder.start)

@@ -54,7 +54,13 @@ class Defaults:
     AICHAT_ALLOWED_ORIGINS: list[str] = []
     AICHAT_RATE_LIMIT = "30/minute"
     AICHAT_RATELIMIT_STORAGE_URI = ""  # empty: REDIS_URL when set, else in memory
+    # Shares rate limits and circuit/key health between workers and instances; optional, never required to serve.
     REDIS_URL = ""
+    # Redis unreachable: limits count in each process's memory until it answers again (never a 500).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    AICHAT_REDIS_TIMEOUT = 0.5  # seconds a Redis connect or command may take before Redis counts as unreachable
+    AICHAT_REDIS_PREFIX = "aichat:"  # of aichat's own Redis keys (shared health); one per deployment sharing a Redis
+    AICHAT_HEALTH_RESYNC = 5.0  # seconds between full reads of the shared health (repairs a missed change)
     AICHAT_TRUSTED_PROXIES = 0
     AICHAT_MAX_BODY_BYTES = 1024 * 1024
     AICHAT_MAX_TOKENS_LIMIT = 8192

@@ -1,6 +1,5 @@
 """Flask extensions, created unbound; the factory binds them to an app."""
 from flask_cors import CORS
-from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -8,6 +7,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .ratelimit import Limiter
 
 
 class Base(DeclarativeBase):
@@ -24,7 +25,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 # Limits are route decorators, checked after authentication. No rate-limit headers on every
-# response (they cost a storage read each); 429 answers carry Retry-After.
+# response (they cost a storage read each); 429 answers carry Retry-After. Redis down: limits per process.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
 cors = CORS()
 login_manager = LoginManager()

@@ -46,7 +46,8 @@ def daily():
 @bp.get("/providers")
 @admin_required
 def providers():
-    """Per provider over the period, with each configured provider's circuit as this worker sees it."""
+    """Per provider over the period, with each configured provider's circuit as this worker sees it (shared with
+    every worker through Redis when REDIS_URL is set)."""
     period, site = _period(params.days(request.args, 7)), params.text(request.args, "site_domain")
     upstreams = current_app.extensions["aichat.gateway"].upstreams
     live = {name: upstream.health() for name, upstream in upstreams.items()}

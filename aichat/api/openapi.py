@@ -116,12 +116,14 @@ def _schemas() -> dict:
         "Daily": _obj({"period": _ref("Period"), "points": {"type": "array", "items": _ref("DailyPoint")}},
                       "One point per local day, oldest first; days without traffic are zeros."),
         "ProviderLive": _obj({
-            "scope": {"const": "worker_process",
-                      "description": "breakers live in each worker process; another worker may see another state"},
+            "scope": {"enum": ["shared", "worker_process"],
+                      "description": "shared: every worker and instance sees this state (through Redis); "
+                                     "worker_process: this worker's own (no REDIS_URL, or Redis unreachable now), "
+                                     "another worker may see another"},
             "pid": {"type": "integer"},
             "circuit": CIRCUIT,
             "keys": {"type": "array", "items": _obj({"label": TEXT, "circuit": CIRCUIT, "invalid": NULLABLE_TEXT})},
-        }, "The provider's circuit breaker and key states in the worker that answered."),
+        }, "The provider's circuit breaker and key states, as the worker that answered sees them."),
         "ProviderUsage": _obj({
             "provider": TEXT, "attempts": COUNT, "requests": COUNT, "successes": COUNT, "errors": COUNT,
             "error_rate": {**RATE, "description": "errors / attempts"}, "failovers": COUNT,

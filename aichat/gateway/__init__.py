@@ -6,33 +6,31 @@ from collections.abc import Callable, Mapping, Sequence
 from aichat.providers import provider_class
 from aichat.providers.base import Timeouts
 
-from .breaker import CircuitBreaker
+from .health import HealthRegistry, build_health
 from .pipeline import CallContext, ChatResult, Gateway, Interrupted, NoUpstreamAvailable, StreamSession
 from .routing import Router, UnknownModel
 from .specs import KeySpec, UpstreamSpec
 from .tokens import load_counter
 from .upstreams import KeySlot, Upstream
 
-__all__ = ["CallContext", "ChatResult", "Gateway", "Interrupted", "NoUpstreamAvailable", "StreamSession",
-           "UnknownModel", "UpstreamSpec", "build_gateway"]
+__all__ = ["CallContext", "ChatResult", "Gateway", "HealthRegistry", "Interrupted", "NoUpstreamAvailable",
+           "StreamSession", "UnknownModel", "UpstreamSpec", "build_gateway", "build_health"]
 
 # What answers when no upstream is configured: every answer says it is not an AI.
 DEMO_SPEC = UpstreamSpec("demo", "demo", "", (KeySpec("demo", ""),), (), "demo")
 
 
 def build_gateway(settings: Mapping, specs: Sequence[UpstreamSpec], sink: Callable[[dict], None],
-                  previous: Gateway | None = None) -> Gateway:
+                  previous: Gateway | None = None, health: HealthRegistry | None = None) -> Gateway:
     """Enabled upstreams with an enabled key become the pipeline's upstreams; with none, the demo.
 
     SDK clients are built here, once per upstream; an upstream whose spec is unchanged since
-    `previous` was built is taken over as it is, with its clients and health.
+    `previous` was built is taken over as it is, with its clients. Breakers and benched keys come
+    from `health` by name, so they outlive any one gateway (and are shared through Redis when set).
     """
     timeouts = Timeouts(settings["AICHAT_CONNECT_TIMEOUT"], settings["AICHAT_FIRST_TOKEN_TIMEOUT"],
                         settings["AICHAT_TOTAL_TIMEOUT"])
-
-    def breaker() -> CircuitBreaker:
-        return CircuitBreaker(settings["AICHAT_CIRCUIT_FAILURES"], settings["AICHAT_CIRCUIT_WINDOW"],
-                              settings["AICHAT_CIRCUIT_COOLDOWN"])
+    health = health or build_health(settings, share=False)
 
     def build(spec: UpstreamSpec) -> Upstream:
         kept = previous.upstreams.get(spec.name) if previous is not None else None
@@ -42,8 +40,9 @@ def build_gateway(settings: Mapping, specs: Sequence[UpstreamSpec], sink: Callab
             adapter = provider_class("demo")()
         else:
             adapter = provider_class(spec.kind)(spec.base_url, timeouts, settings["AICHAT_UPSTREAM_POOL_SIZE"])
-        slots = [KeySlot(key.label, adapter.make_client(key.secret), breaker()) for key in spec.keys if key.enabled]
-        return Upstream(spec.name, adapter, spec.default_model, slots, breaker(),
+        slots = [KeySlot(key.label, adapter.make_client(key.secret), health.circuit(f"{spec.name}/{key.label}"),
+                         health.key(spec.name, key.label)) for key in spec.keys if key.enabled]
+        return Upstream(spec.name, adapter, spec.default_model, slots, health.circuit(spec.name),
                         settings["AICHAT_KEY_RETEST_INTERVAL"], kind=spec.kind, spec=spec)
 
     live = [spec for spec in specs if spec.enabled and any(key.enabled for key in spec.keys)] or [DEMO_SPEC]

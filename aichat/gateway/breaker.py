@@ -20,9 +20,16 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._probe_claimed_at: float | None = None
         self._lock = threading.Lock()
-        # Told the new state when the circuit opens, lets its probe through, or closes (for metrics);
-        # it runs under the breaker's lock, so it must be quick and never call back into the breaker.
-        self.on_change: Callable[[str], None] | None = None
+        self._listeners: list[Callable[[str], None]] = []
+
+    shared = False  # this process's own state (a shared breaker says True while Redis carries it)
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Tell `listener` the new state when the circuit opens, lets its probe through, or closes.
+
+        It runs under the breaker's lock, so it must be quick and never call back into the breaker.
+        """
+        self._listeners = [*self._listeners, listener]  # a new list: a change being told keeps its own
 
     @property
     def state(self) -> str:
@@ -77,8 +84,8 @@ class CircuitBreaker:
 
     def _changed(self, state: str) -> None:
         # Called under the lock: two threads changing the state tell it in the order it changed.
-        if self.on_change is not None:
-            self.on_change(state)
+        for listener in self._listeners:
+            listener(state)
 
     def _probe_in_flight(self) -> bool:
         # A probe whose caller vanished must not hold the circuit half-open forever.

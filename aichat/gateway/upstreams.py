@@ -2,37 +2,36 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .breaker import CircuitBreaker
+from .health import KeyHealth
 
 
 @dataclass(eq=False)
 class KeySlot:
-    """One upstream key: its SDK client (built once), a label safe to log, and its health."""
+    """One upstream key: its SDK client (built once), a label safe to log, and its health (which outlives it)."""
 
     label: str
     client: object
     breaker: CircuitBreaker
-    invalid_reason: str | None = None  # set on 401/403/out of credit; cleared when a re-test succeeds
-    invalid_since: float = 0.0
+    health: KeyHealth = field(default_factory=KeyHealth)
+
+    @property
+    def invalid_reason(self) -> str | None:
+        """Why the key is benched (401/403, out of credit), or None while it is in rotation."""
+        return self.health.reason
 
     def bench(self, reason: str) -> None:
         """Take the key out of rotation until a re-test succeeds."""
-        self.invalid_reason = reason
-        self.invalid_since = time.monotonic()
+        self.health.bench(reason)
 
     def due_for_retest(self, interval: float) -> bool:
-        """A benched key gets one request again after `interval` (credit topped up, key re-enabled)."""
-        if self.invalid_reason is None or time.monotonic() - self.invalid_since < interval:
-            return False
-        self.invalid_since = time.monotonic()  # one probe per interval
-        return True
+        return self.health.due_for_retest(interval)
 
     def restore(self) -> None:
-        self.invalid_reason = None
+        self.health.restore()
 
     def usable(self) -> bool:
         """Could a call use this key now: not benched, circuit not open (the half-open probe is not claimed)."""
@@ -63,7 +62,7 @@ class Upstream:
         start = next(self._turn) % len(self.keys)
         for i in range(len(self.keys)):
             slot = self.keys[(start + i) % len(self.keys)]
-            if slot.invalid_reason is None or slot.due_for_retest(self.key_retest_interval):
+            if slot.health.reason is None or slot.due_for_retest(self.key_retest_interval):
                 yield slot
 
     def usable(self) -> bool:
@@ -74,6 +73,8 @@ class Upstream:
         """Circuit and key states, for health checks and the console (labels only, never keys)."""
         return {
             "provider": self.name,
+            # Whose state this is: every process's (through Redis), or this worker's own.
+            "scope": "shared" if self.breaker.shared else "worker_process",
             "circuit": self.breaker.state,
             "keys": [
                 {"label": k.label, "circuit": k.breaker.state, "invalid": k.invalid_reason} for k in self.keys

@@ -20,12 +20,16 @@ from dataclasses import dataclass
 from flask import Flask
 
 OK, FAIL = "ok", "fail"
+# Works, with less than it should: Redis unreachable, so limits and health are each process's own.
+# Still ready: the process serves chat as well as without Redis, and a balancer that took every
+# instance out because their shared Redis went away would turn a lost convenience into an outage.
+DEGRADED = "degraded"
 _created = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    status: str  # ok | fail
+    status: str  # ok | degraded | fail
     reason: str
 
     def as_dict(self) -> dict:
@@ -67,6 +71,7 @@ class Readiness:
         self.timeout = float(app.config["AICHAT_READY_TIMEOUT"])
         self.lifecycle = app.extensions["aichat.lifecycle"]
         self.app = app
+        self.health = app.extensions["aichat.health"]
         self.io_checks: dict[str, Callable[[], Result]] = {
             "database": DatabaseCheck(app),
             "rate_limit_storage": storage_check(app),
@@ -107,9 +112,9 @@ class Readiness:
         else:  # stopping: the last I/O results, if any, are still worth showing
             last = self._answer[0]["checks"] if self._answer else {}
             checks = {name: Result(**last[name]) for name in self.io_checks if name in last}
-        checks["providers"] = providers_check(self.app.extensions["aichat.gateway"].upstreams)
+        checks["providers"] = providers_check(self.app.extensions["aichat.gateway"].upstreams, self.health)
         checks["lifecycle"] = Result(FAIL, "stopping") if self.lifecycle.draining else Result(OK, "serving")
-        ready = all(result.status == OK for result in checks.values())
+        ready = all(result.status != FAIL for result in checks.values())
         body = {"status": "ready" if ready else "not_ready",
                 "checks": {name: result.as_dict() for name, result in checks.items()}}
         return body, ready
@@ -168,11 +173,14 @@ class DatabaseCheck:
 
 
 def storage_check(app: Flask) -> Callable[[], Result]:
-    """Ping the rate-limit storage; in-process memory needs no check."""
+    """Ping the rate-limit storage; in-process memory needs no check. Unreachable is degraded, not failed:
+    the limits count in this process's memory meanwhile (and until the limiter has found it back)."""
     uri = app.config["RATELIMIT_STORAGE_URI"]
     scheme = uri.partition("://")[0]
     if scheme == "memory":
         return lambda: Result(OK, "in memory (per process)")
+    fallback = app.config.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED")
+    dependency = app.extensions.get("aichat.redis")
 
     from limits.storage import storage_from_string
 
@@ -184,19 +192,30 @@ def storage_check(app: Flask) -> Callable[[], Result]:
     storage = storage_from_string(uri, **options)
 
     def check() -> Result:
-        if storage.check():
-            return Result(OK, f"reachable ({scheme})")
-        return Result(FAIL, f"unreachable ({scheme})")
+        if not storage.check():
+            if fallback:
+                return Result(DEGRADED, f"unreachable ({scheme}): limits count per process until it returns")
+            return Result(FAIL, f"unreachable ({scheme})")
+        from aichat.ratelimit import PART
+
+        if dependency is not None and PART in dependency.down_parts:
+            return Result(DEGRADED, f"reachable ({scheme}) again: limits count per process until the next check")
+        return Result(OK, f"reachable ({scheme})")
 
     return check
 
 
-def providers_check(upstreams: dict) -> Result:
-    """At least one provider whose circuit is available and that has a usable key."""
+def providers_check(upstreams: dict, health=None) -> Result:
+    """At least one provider whose circuit is available and that has a usable key, as the fleet sees it
+    when health is shared (degraded while Redis is away and this process sees only its own)."""
     if "demo" in upstreams:
         return Result(OK, "demo responder (no provider keys configured)")
     # Counted, not named: which vendors serve this site, and which one is failing, is not public.
     usable = sum(upstream.usable() for upstream in upstreams.values())
     if not usable:
         return Result(FAIL, f"none of {len(upstreams)} usable: circuits open or keys benched")
-    return Result(OK, f"{usable} of {len(upstreams)} usable")
+    if health is None or health.shared is None:
+        return Result(OK, f"{usable} of {len(upstreams)} usable")
+    if health.scope == "shared":
+        return Result(OK, f"{usable} of {len(upstreams)} usable (health shared by all processes)")
+    return Result(DEGRADED, f"{usable} of {len(upstreams)} usable in this process: shared health unreachable")

@@ -93,7 +93,15 @@ class Metrics:
             ["provider", "key"], multiprocess_mode="livemax", registry=registry))
         self.streams = Gauge("aichat_streams_in_flight", "SSE responses being sent now, all workers together.",
                              multiprocess_mode="livesum", registry=registry)
+        self.dependency_up = _Children(Gauge(
+            "aichat_dependency_up", "An optional dependency (redis): 1 reachable, 0 not, in the worst live worker; "
+            "while 0, what uses it falls back to each process.", ["dependency"], multiprocess_mode="livemin",
+            registry=registry))
+        self.dependency_changes = _Children(Counter(
+            "aichat_dependency_changes", "Times an optional dependency went down or came back, by new state.",
+            ["dependency", "state"], registry=registry))
         self._models: set[str] = set()  # the model label values in use
+        self._watched: set[int] = set()  # the breakers already followed (the gateway may be rebuilt)
 
     # --- observations ---------------------------------------------------------
 
@@ -145,10 +153,22 @@ class Metrics:
             for key in upstream.keys:
                 self._watch(key.breaker, self.key_circuit(upstream.name, key.label))
 
-    @staticmethod
-    def _watch(breaker, gauge) -> None:
+    def _watch(self, breaker, gauge) -> None:
         gauge.set(CIRCUIT_VALUES[breaker.state])
-        breaker.on_change = lambda state: gauge.set(CIRCUIT_VALUES[state])
+        if id(breaker) not in self._watched:  # breakers outlive the gateway: follow each one once
+            self._watched.add(id(breaker))
+            breaker.add_listener(lambda state: gauge.set(CIRCUIT_VALUES[state]))
+
+    def watch_dependency(self, dependency) -> None:
+        """Show whether an optional dependency is reachable, and count each change."""
+        up = self.dependency_up(dependency.name)
+        up.set(1 if dependency.up else 0)
+
+        def changed(now_up: bool) -> None:
+            up.set(1 if now_up else 0)
+            self.dependency_changes(dependency.name, "up" if now_up else "down").inc()
+
+        dependency.add_listener(changed)
 
     # --- scraping -------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aichat.gateway import Gateway, build_gateway
+from aichat.gateway import Gateway, HealthRegistry, build_gateway, build_health
 from aichat.gateway.specs import UpstreamSpec, environment_specs
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,11 @@ class _LazyKeyRing:
 class LiveGateway:
     """The app's current gateway and the configuration version it was built from."""
 
-    def __init__(self, app, sink: Callable[[Any], None], on_build: Callable[[Gateway], None] = lambda g: None):
+    def __init__(self, app, sink: Callable[[Any], None], health: HealthRegistry | None = None,
+                 on_build: Callable[[Gateway], None] = lambda g: None):
         self.app = app
         self.sink = sink
+        self.health = health or build_health(app.config, share=False)
         self.on_build = on_build  # told of every new gateway (metrics follow its circuits)
         self.version: int | None = None  # None: the database's upstreams could not be read yet
         self.keyring = _LazyKeyRing(app.config, app.instance_path)
@@ -108,7 +110,7 @@ class LiveGateway:
         return env + [spec for spec in stored if spec.name not in taken], version
 
     def _build(self, specs: list[UpstreamSpec], version: int | None, previous: Gateway | None = None) -> Gateway:
-        gateway = build_gateway(self.app.config, specs, self.sink, previous=previous)
+        gateway = build_gateway(self.app.config, specs, self.sink, previous=previous, health=self.health)
         if previous is not None:
             gateway.call_end_hooks = previous.call_end_hooks
         self.version = version

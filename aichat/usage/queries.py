@@ -188,7 +188,8 @@ def providers(session: Session, period: Period, live: dict[str, dict], site_doma
                      "error_rate": _rate(n["errors"], n["attempts"]),
                      "failovers": n["failovers"], "latency": t.latency((("p95_ms", 0.95),)), "tokens": t.tokens(),
                      "cost": t.costs(),
-                     "live": None if state is None else {"scope": "worker_process", "pid": os.getpid(),
+                     "live": None if state is None else {"scope": state.get("scope", "worker_process"),
+                                                        "pid": os.getpid(),
                                                         "circuit": state["circuit"], "keys": state["keys"]}})
     return {"period": period.as_json(), "providers": rows}
 

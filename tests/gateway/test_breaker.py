@@ -88,11 +88,12 @@ def test_each_change_is_told_once_in_order_while_it_holds_the_state():
     can never be left showing a state that another thread has already replaced?"""
     breaker, clock = make()
     told = []
-    breaker.on_change = lambda state: told.append((state, breaker._lock.locked()))
+    breaker.add_listener(lambda state: told.append((state, breaker._lock.locked())))
+    breaker.add_listener(lambda state: told.append(state))
     for _ in range(3):
         breaker.record_failure()
     clock.now += 5.1
     assert breaker.allow()
     breaker.record_success()
     breaker.record_success()  # already closed: nothing to tell
-    assert told == [(OPEN, True), (HALF_OPEN, True), (CLOSED, True)]
+    assert told == [(OPEN, True), OPEN, (HALF_OPEN, True), HALF_OPEN, (CLOSED, True), CLOSED], "every listener"

@@ -145,14 +145,24 @@ def test_a_reachable_redis_storage_is_ok(build_app):
     assert body["checks"]["rate_limit_storage"] == {"status": "ok", "reason": "reachable (redis)"}
 
 
-def test_an_unreachable_redis_storage_fails(build_app):
+def test_an_unreachable_redis_storage_is_degraded_but_ready(build_app):
+    """Limits count per process meanwhile, so the instance still serves: ready, with the check degraded."""
     port = closed_port()
     app = build_app(RATELIMIT_STORAGE_URI=f"redis://:pw-secret@127.0.0.1:{port}/0")
     status, body = ready(app)
-    assert status == 503
-    assert body["checks"]["rate_limit_storage"] == {"status": "fail", "reason": "unreachable (redis)"}
+    assert status == 200 and body["status"] == "ready"
+    assert body["checks"]["rate_limit_storage"] == {
+        "status": "degraded", "reason": "unreachable (redis): limits count per process until it returns"}
     assert str(port) not in json.dumps(body) and "pw-secret" not in json.dumps(body)
     assert app.test_client().get("/health").status_code == 200
+
+
+def test_an_unreachable_redis_storage_without_the_fallback_fails(build_app):
+    port = closed_port()
+    app = build_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0", RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=False)
+    status, body = ready(app)
+    assert status == 503
+    assert body["checks"]["rate_limit_storage"] == {"status": "fail", "reason": "unreachable (redis)"}
 
 
 def test_every_provider_circuit_open_is_not_ready(gateway_app):
