@@ -23,6 +23,8 @@ def batch_writer(app, on_written: Callable[[list[dict]], None] | None = None) ->
 
     def write(batch: list[dict]) -> None:
         with app.app_context():
+            for row in batch:  # a record from before upstreams had names of their own: named after its kind
+                row.setdefault("upstream", row["provider"])
             price_rows(batch)  # cost and currency from the price in force at each row's created_at
             with db.engine.begin() as conn:
                 conn.execute(insert(AIUsageLog), batch)
