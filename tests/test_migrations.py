@@ -200,7 +200,8 @@ def test_0006_names_the_rows_written_before_it_after_their_kind_and_keeps_their_
     roll_up(app_on)
     stats = stats_by_group(app_on)
     assert_stats_equal(stats, expected_stats([*rows, twin], UTC))
-    assert stats[(date(2026, 1, 5), "shop.example.com", "deepseek", "openai", "gpt-4o-mini", "", "USD")]["attempts"] == 1
+    deepseek = (date(2026, 1, 5), "shop.example.com", "deepseek", "openai", "gpt-4o-mini", "", "USD")
+    assert stats[deepseek]["attempts"] == 1
 
     with app_on.app_context(), pytest.raises(sa.exc.IntegrityError):
         with db.engine.begin() as conn:  # a row that names no upstream is refused by the database itself
