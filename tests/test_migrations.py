@@ -1,18 +1,29 @@
 """Migrations that move data, run on a database of their own."""
+import os
+import uuid
 from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
 
+import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
 
 from aichat import create_app
+from aichat.config import _database_url
 from aichat.extensions import db
 from aichat.models import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState
-from aichat.usage.days import usage_zone
-from aichat.usage.rollup import rollup_pending
-from tests.conftest import _base_config
-from tests.usage.factories import log_row, utc
+from aichat.usage.days import UTC, usage_zone
+from aichat.usage.rollup import days_between, rollup_days, rollup_pending
+from tests.conftest import _base_config, require_service
+from tests.usage.factories import (GROUP, STAT_FIELDS, assert_stats_equal, expected_stats, log_row, roll_up,
+                                   stats_by_group, utc, write_logs)
 
-NEW = ("id", "latency_min_ms", "latency_max_ms")
+HEAD = ScriptDirectory(str(Path(__file__).resolve().parent.parent / "migrations")).get_current_head()
+
+NEW = ("id", "upstream", "latency_min_ms", "latency_max_ms")  # not in ai_usage_stats at 0003
 
 
 def _old_stats_row(day: date) -> dict:
@@ -35,9 +46,9 @@ def test_0004_marks_the_days_it_can_recompute_and_the_rollup_fills_their_min_and
             with db.engine.begin() as conn:
                 conn.execute(sa.insert(old_stats), [_old_stats_row(pruned), _old_stats_row(kept),
                                                     {**_old_stats_row(quiet), "latency_count": 0, "lat_le_200": 0}])
-                conn.execute(sa.insert(AIUsageLog), [
-                    log_row(utc(2026, 1, 5, 9), latency_ms=100.0),
-                    log_row(utc(2026, 1, 5, 10), latency_ms=200.0)])
+                conn.execute(sa.insert(_without_upstream(AIUsageLog.__table__)), [
+                    _unnamed(log_row(utc(2026, 1, 5, 9), latency_ms=100.0)),
+                    _unnamed(log_row(utc(2026, 1, 5, 10), latency_ms=200.0))])
                 conn.execute(sa.insert(UsageRollupState), [
                     {"name": "timezone", "value": "UTC"},
                     {"name": "pruned_before", "value": "2026-01-03T00:00:00+00:00"}])  # the logs before are gone
@@ -103,3 +114,130 @@ def _script_head() -> str:
     config = Config()
     config.set_main_option("script_location", str(ROOT / "migrations"))
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """A database of the test's own with nothing in it: a SQLite file, or a new PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'own.db'}"
+        return
+    base = _database_url(os.environ.get("AICHAT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
+    engine = sa.create_engine(base)
+    schema = f"aichat_migrate_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        require_service(False, f"PostgreSQL is unreachable: {type(exc).__name__}")
+    try:
+        yield f"{base}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def app_on(empty_database):
+    """An app on the empty database (migrate it with `upgrade(revision=…)` inside its context)."""
+    app = create_app({**_base_config(empty_database), "AICHAT_ROLLUP_INTERVAL": 0})
+    yield app
+    app.extensions["aichat.usage"].close()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _without_upstream(table) -> sa.TableClause:
+    """The table as revision 0004 has it: the model's columns but `upstream` (and the database's own id)."""
+    return sa.table(table.name, *(sa.column(c.name, c.type) for c in table.c if c.name not in ("id", "upstream")))
+
+
+def _unnamed(row: dict) -> dict:
+    """A log row as the gateway wrote it before upstreams had names of their own."""
+    return {k: v for k, v in row.items() if k != "upstream"}
+
+
+def _old_rows() -> list[dict]:
+    """Log rows of three days, as the gateway wrote them when every upstream was named after its kind."""
+    rows = [log_row(utc(2026, 1, 5, 9), latency_ms=100.0),
+            log_row(utc(2026, 1, 5, 10), provider="gemini", model_served="gemini-2.5-flash", latency_ms=250.0,
+                    cost=Decimal("0.0000000001")),
+            log_row(utc(2026, 1, 5, 11), status="error", cost=None, currency=None, prompt_tokens=0,
+                    completion_tokens=0, total_tokens=0, latency_ms=30.0),
+            log_row(utc(2026, 1, 6, 23, 59, 59), caller="key:3f1a2b9c0d", latency_ms=70000.0),
+            log_row(utc(2026, 1, 7), provider="demo", model_served="demo", cost=None, currency=None)]
+    return rows
+
+
+def _old_stats(rows: list[dict]) -> list[dict]:
+    """What the rollup of revision 0004 stored for `rows`: the groups without the upstream."""
+    out = []
+    for key, fields in expected_stats(rows, UTC).items():
+        group = dict(zip(GROUP, key))
+        assert group.pop("upstream") == group["provider"]
+        out.append({**group, **fields})
+    return out
+
+
+def test_0006_names_the_rows_written_before_it_after_their_kind_and_keeps_their_rollup(app_on):
+    """Logs and stats written at 0004: after the upgrade each has upstream = provider, the column is required,
+    the stats equal a fresh rollup of the logs, and a second upstream of one kind rolls up on a row of its own."""
+    rows = _old_rows()
+    with app_on.app_context():
+        upgrade(revision="0004")
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(_without_upstream(AIUsageLog.__table__)), [_unnamed(r) for r in rows])
+            conn.execute(sa.insert(_without_upstream(AIUsageStats.__table__)), _old_stats(rows))
+            conn.execute(sa.insert(UsageRollupState), [{"name": "timezone", "value": "UTC"}])  # rolled up before
+        upgrade()
+        with db.engine.connect() as conn:
+            named = conn.execute(sa.select(AIUsageLog.upstream, AIUsageLog.provider)).all()
+            assert sorted(named) == sorted((r["provider"], r["provider"]) for r in rows)
+            nullable = {t: c["nullable"] for t in ("ai_usage_log", "ai_usage_stats")
+                        for c in sa.inspect(conn).get_columns(t) if c["name"] == "upstream"}
+            assert nullable == {"ai_usage_log": False, "ai_usage_stats": False}
+            indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("ai_usage_log")}
+            assert indexes["ix_ai_usage_log_upstream_created"] == ["upstream", "created_at"]
+    expected = expected_stats(rows, UTC)
+    assert_stats_equal(stats_by_group(app_on), expected)  # the backfill alone: no rollup ran yet
+
+    with app_on.app_context():
+        recomputed = rollup_days(db.engine, UTC, days_between(date(2026, 1, 5), date(2026, 1, 7)))
+    assert recomputed.days == 3
+    assert_stats_equal(stats_by_group(app_on), expected)
+
+    twin = log_row(utc(2026, 1, 5, 12), upstream="deepseek", latency_ms=400.0)  # the first row's group but upstream
+    write_logs(app_on, [twin])
+    roll_up(app_on)
+    stats = stats_by_group(app_on)
+    assert_stats_equal(stats, expected_stats([*rows, twin], UTC))
+    deepseek = (date(2026, 1, 5), "shop.example.com", "deepseek", "openai", "gpt-4o-mini", "", "USD")
+    assert stats[deepseek]["attempts"] == 1
+
+    with app_on.app_context(), pytest.raises(sa.exc.IntegrityError):
+        with db.engine.begin() as conn:  # a row that names no upstream is refused by the database itself
+            conn.execute(sa.insert(_without_upstream(AIUsageLog.__table__)),
+                         [_unnamed(log_row(utc(2026, 1, 8)))])
+
+
+def test_0006_downgrades_by_merging_upstreams_of_one_kind(app_on):
+    """Back at 0004 the upstream is gone from the group: two upstreams' rows of one kind become one, exactly."""
+    rows = [*_old_rows(), log_row(utc(2026, 1, 5, 9, 30), upstream="deepseek", latency_ms=50.0, cost=Decimal("2")),
+            log_row(utc(2026, 1, 5, 9, 45), upstream="qwen", status="error", latency_ms=None, failed_over=True)]
+    with app_on.app_context():
+        upgrade()
+    write_logs(app_on, rows)
+    roll_up(app_on)
+    assert len(stats_by_group(app_on)) == len(expected_stats(rows, UTC)) == 7
+    with app_on.app_context():
+        downgrade(revision="0004")
+        old = _without_upstream(AIUsageStats.__table__)
+        with db.engine.connect() as conn:
+            found = {tuple(r[k] for k in GROUP if k != "upstream"): {f: r[f] for f in STAT_FIELDS}
+                     for r in conn.execute(sa.select(old)).mappings()}
+    as_kind = [{**r, "upstream": r["provider"]} for r in rows]
+    want = {tuple(v for k, v in zip(GROUP, key) if k != "upstream"): fields
+            for key, fields in expected_stats(as_kind, UTC).items()}
+    assert len(want) == 5
+    assert_stats_equal(found, want)

@@ -46,11 +46,11 @@ def daily():
 @bp.get("/providers")
 @admin_required
 def providers():
-    """Per provider over the period, with each configured provider's circuit as this worker sees it (shared with
+    """Per upstream over the period, with each configured upstream's circuit as this worker sees it (shared with
     every worker through Redis when REDIS_URL is set)."""
     period, site = _period(params.days(request.args, 7)), params.text(request.args, "site_domain")
     upstreams = current_app.extensions["aichat.gateway"].upstreams
-    live = {name: upstream.health() for name, upstream in upstreams.items()}
+    live = {name: {**upstream.health(), "kind": upstream.adapter.kind} for name, upstream in upstreams.items()}
     return jsonify(queries.providers(db.session, period, live, site_domain=site))
 
 
@@ -59,8 +59,9 @@ def providers():
 def recent_errors():
     """The newest failed attempts, messages redacted."""
     args = request.args
-    limit, provider, site = params.limit(args, 50), params.text(args, "provider"), params.text(args, "site_domain")
-    return jsonify(queries.recent_errors(db.session, limit, provider=provider, site_domain=site))
+    limit, site = params.limit(args, 50), params.text(args, "site_domain")
+    provider, upstream = params.text(args, "provider"), params.text(args, "upstream")
+    return jsonify(queries.recent_errors(db.session, limit, provider=provider, site_domain=site, upstream=upstream))
 
 
 @bp.get("/export/logs.csv")

@@ -43,6 +43,8 @@ TEXT = {"type": "string"}
 NULLABLE_TEXT = {"type": ["string", "null"]}
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 CIRCUIT = {"enum": ["closed", "open", "half_open"]}
+UPSTREAM = {**TEXT, "description": "the upstream's name, as configured (`openai`, `deepseek`, `gemini-eu` …)"}
+KIND = {**TEXT, "description": "the upstream's kind: the protocol aichat speaks to it (`openai`, `gemini`, `demo`)"}
 
 
 def _latency(names: tuple[str, ...]) -> dict:
@@ -105,8 +107,9 @@ def _schemas() -> dict:
                  "description": "Exact cost per ISO 4217 currency as a decimal string; {} when nothing was priced."},
         "Latency": _latency(PERCENTILES),
         "LatencyBrief": brief_latency,
-        "ModelUsage": _obj({"provider": TEXT, "model": TEXT, "requests": COUNT, "attempts": COUNT,
-                            "tokens": _ref("Tokens"), "cost": _ref("Cost")}),
+        "ModelUsage": _obj({"provider": KIND, "model": TEXT, "requests": COUNT, "attempts": COUNT,
+                            "tokens": _ref("Tokens"), "cost": _ref("Cost")},
+                           "A model over every upstream of its kind."),
         "Summary": summary,
         "CallerStats": caller,
         "DailyPoint": _obj({"day": {"type": "string", "format": "date"}, "requests": COUNT, "attempts": COUNT,
@@ -123,18 +126,20 @@ def _schemas() -> dict:
             "pid": {"type": "integer"},
             "circuit": CIRCUIT,
             "keys": {"type": "array", "items": _obj({"label": TEXT, "circuit": CIRCUIT, "invalid": NULLABLE_TEXT})},
-        }, "The provider's circuit breaker and key states, as the worker that answered sees them."),
+        }, "The upstream's circuit breaker and key states, as the worker that answered sees them."),
         "ProviderUsage": _obj({
-            "provider": TEXT, "attempts": COUNT, "requests": COUNT, "successes": COUNT, "errors": COUNT,
+            "upstream": UPSTREAM, "provider": KIND,
+            "attempts": COUNT, "requests": COUNT, "successes": COUNT, "errors": COUNT,
             "error_rate": {**RATE, "description": "errors / attempts"}, "failovers": COUNT,
             "latency": _ref("LatencyBrief"), "tokens": _ref("Tokens"), "cost": _ref("Cost"),
             "live": {"oneOf": [_ref("ProviderLive"), {"type": "null"}],
-                     "description": "null for a provider no longer configured"},
-        }),
+                     "description": "null for an upstream no longer configured (or no longer of this kind)"},
+        }, "One upstream (of one kind) over the period; configured upstreams without traffic have zeros."),
         "Providers": _obj({"period": _ref("Period"), "providers": {"type": "array", "items": _ref("ProviderUsage")}}),
         "RecentError": _obj({
             "time": {"type": "string", "format": "date-time"}, "request_id": TEXT,
-            "attempt": {"type": "integer", "minimum": 1}, "provider": TEXT, "key_label": NULLABLE_TEXT,
+            "attempt": {"type": "integer", "minimum": 1}, "upstream": UPSTREAM, "provider": KIND,
+            "key_label": NULLABLE_TEXT,
             "model": NULLABLE_TEXT, "http_status": {"type": ["integer", "null"]}, "error_code": NULLABLE_TEXT,
             "error_message": {**NULLABLE_TEXT, "description": "redacted of anything shaped like a key"},
             "site_domain": TEXT, "endpoint": TEXT}),
@@ -201,12 +206,13 @@ def _paths() -> dict:
         f"{MONITORING}/summary": _get("Totals, success rate, tokens, cost, latency, top models", "Summary",
                                       [_days(7), SITE]),
         f"{MONITORING}/daily": _get("One point per local day, zero-filled", "Daily", [_days(30), SITE]),
-        f"{MONITORING}/providers": _get("Per provider: attempts, error rate, failovers, latency, cost, live circuit",
+        f"{MONITORING}/providers": _get("Per upstream: attempts, error rate, failovers, latency, cost, live circuit",
                                         "Providers", [_days(7), SITE]),
         f"{MONITORING}/recent-errors": _get(
             "The newest failed attempts, redacted", "RecentErrors",
             [_param("limit", {"type": "integer", "minimum": low, "maximum": high, "default": 50}, "how many"),
-             _text("provider", "only this provider"), SITE]),
+             _text("upstream", "only this upstream (by name)"),
+             _text("provider", "only upstreams of this kind"), SITE]),
         f"{MONITORING}/export/logs.csv": _csv("Every usage log row of local days from..to"),
         f"{MONITORING}/export/daily.csv": _csv("The daily rollup rows of local days from..to"),
         "/api/v1/ai-proxy/stats": _get(

@@ -11,7 +11,7 @@ from .errors import ApiError
 
 DAYS_RANGE = (1, 366)
 LIMIT_RANGE = (1, 500)
-TEXT_LENGTHS = {"site_domain": 255, "provider": 32, "caller": 128}
+TEXT_LENGTHS = {"site_domain": 255, "provider": 32, "upstream": 64, "caller": 128}  # the columns' lengths
 _WHOLE = re.compile(r"[0-9]{1,6}")  # ASCII digits only, no sign, space or newline
 
 

@@ -19,7 +19,7 @@ LATENCY_COLUMNS = tuple(f"lat_le_{b}" for b in LATENCY_BUCKETS_MS) + ("lat_le_in
 
 
 class AIUsageLog(db.Model):
-    """One upstream attempt: who asked, which provider and key label answered, tokens, timing, errors."""
+    """One upstream attempt: who asked, which upstream (name and kind) and key answered, tokens, timing, errors."""
 
     __tablename__ = "ai_usage_log"
 
@@ -29,7 +29,8 @@ class AIUsageLog(db.Model):
     site_domain: Mapped[str] = mapped_column(String(255), default="unknown")
     caller: Mapped[str | None] = mapped_column(String(128))
     endpoint: Mapped[str] = mapped_column(String(64))
-    provider: Mapped[str] = mapped_column(String(32))
+    upstream: Mapped[str] = mapped_column(String(64))  # the configured upstream's name (`openai`, `deepseek` …)
+    provider: Mapped[str] = mapped_column(String(32))  # its kind: the protocol module that spoke to it
     key_label: Mapped[str | None] = mapped_column(String(64))
     model_requested: Mapped[str | None] = mapped_column(String(128))
     model_served: Mapped[str | None] = mapped_column(String(128))
@@ -55,19 +56,21 @@ class AIUsageLog(db.Model):
         Index("ix_ai_usage_log_created_at", "created_at"),
         Index("ix_ai_usage_log_site_created", "site_domain", "created_at"),
         Index("ix_ai_usage_log_provider_created", "provider", "created_at"),
+        Index("ix_ai_usage_log_upstream_created", "upstream", "created_at"),
         Index("ix_ai_usage_log_request_id", "request_id"),
         Index("ix_ai_usage_log_status_created", "status", "created_at"),
     )
 
 
 class AIUsageStats(db.Model):
-    """The daily rollup of AIUsageLog per (day, site, provider, model, caller, currency).
+    """The daily rollup of AIUsageLog per (day, site, upstream, provider, model, caller, currency).
 
     `day` is a calendar day in AICHAT_TIMEZONE. Exact: every sum equals the same sum over
-    the logs of that day. `caller` is '' for browser calls; `currency` is '' where no cost
-    was computed. attempts counts log rows; requests counts first attempts (one per client
-    request); latency columns cover successful attempts only, and their min and max are NULL
-    when there are none.
+    the logs of that day. `upstream` is the upstream's name and `provider` its kind (both are in
+    the group: a name removed and added again may come back with another kind). `caller` is ''
+    for browser calls; `currency` is '' where no cost was computed. attempts counts log rows;
+    requests counts first attempts (one per client request); latency columns cover successful
+    attempts only, and their min and max are NULL when there are none.
     """
 
     __tablename__ = "ai_usage_stats"
@@ -75,6 +78,7 @@ class AIUsageStats(db.Model):
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     site_domain: Mapped[str] = mapped_column(String(255))
+    upstream: Mapped[str] = mapped_column(String(64))
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(128))
     caller: Mapped[str] = mapped_column(String(128), default="")
@@ -117,7 +121,7 @@ class AIUsageStats(db.Model):
     lat_le_inf: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        UniqueConstraint("day", "site_domain", "provider", "model", "caller", "currency",
+        UniqueConstraint("day", "site_domain", "upstream", "provider", "model", "caller", "currency",
                          name="uq_ai_usage_stats_group"),
         Index("ix_ai_usage_stats_site_day", "site_domain", "day"),
         Index("ix_ai_usage_stats_caller_day", "caller", "day"),

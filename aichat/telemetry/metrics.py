@@ -59,24 +59,25 @@ class Metrics:
         self.request_seconds = _Children(Histogram(
             "aichat_request_duration_seconds", "Time to answer a request; for a stream, until it ended.",
             ["endpoint"], buckets=DURATION_BUCKETS, registry=registry))
+        # Per-attempt series: `upstream` is the upstream's name, `provider` its kind (openai, gemini, demo).
         self.attempts = _Children(Counter(
-            "aichat_upstream_attempts", "Upstream calls, by provider and outcome (success, error, cancelled).",
-            ["provider", "outcome"], registry=registry))
+            "aichat_upstream_attempts", "Upstream calls, by upstream and outcome (success, error, cancelled).",
+            ["upstream", "provider", "outcome"], registry=registry))
         self.upstream_errors = _Children(Counter(
-            "aichat_upstream_errors", "Failed upstream calls, by provider and error code.",
-            ["provider", "code"], registry=registry))
+            "aichat_upstream_errors", "Failed upstream calls, by upstream and error code.",
+            ["upstream", "provider", "code"], registry=registry))
         self.failovers = _Children(Counter(
-            "aichat_failovers", "Failed upstream calls that moved the request to another key or provider.",
-            ["provider"], registry=registry))
+            "aichat_failovers", "Failed upstream calls that moved the request to another key or upstream.",
+            ["upstream", "provider"], registry=registry))
         self.upstream_seconds = _Children(Histogram(
             "aichat_upstream_latency_seconds", "Duration of one upstream call, success or not.",
-            ["provider"], buckets=DURATION_BUCKETS, registry=registry))
+            ["upstream", "provider"], buckets=DURATION_BUCKETS, registry=registry))
         self.ttft_seconds = _Children(Histogram(
             "aichat_upstream_ttft_seconds", "Time to the first token of an upstream stream.",
-            ["provider"], buckets=TTFT_BUCKETS, registry=registry))
+            ["upstream", "provider"], buckets=TTFT_BUCKETS, registry=registry))
         self.tokens = _Children(Counter(
-            "aichat_tokens", "Tokens, by provider, served model and kind (prompt, completion, cached, reasoning).",
-            ["provider", "model", "kind"], registry=registry))
+            "aichat_tokens", "Tokens, by upstream, served model and kind (prompt, completion, cached, reasoning).",
+            ["upstream", "provider", "model", "kind"], registry=registry))
         self.cost = _Children(Counter(
             "aichat_cost", "Cost of priced upstream calls, counted when their usage rows are written.",
             ["currency"], registry=registry))
@@ -86,11 +87,11 @@ class Metrics:
             "writer), replayed (written from the spool), shed (lost: the queue was full or the spool failed).",
             ["outcome"], registry=registry))
         self.circuit = _Children(Gauge(
-            "aichat_circuit_state", "A provider's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
-            ["provider"], multiprocess_mode="livemax", registry=registry))
+            "aichat_circuit_state", "An upstream's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
+            ["upstream"], multiprocess_mode="livemax", registry=registry))
         self.key_circuit = _Children(Gauge(
             "aichat_key_circuit_state", "An upstream key's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
-            ["provider", "key"], multiprocess_mode="livemax", registry=registry))
+            ["upstream", "key"], multiprocess_mode="livemax", registry=registry))
         self.streams = Gauge("aichat_streams_in_flight", "SSE responses being sent now, all workers together.",
                              multiprocess_mode="livesum", registry=registry)
         self.dependency_up = _Children(Gauge(
@@ -111,21 +112,21 @@ class Metrics:
 
     def attempt(self, record) -> None:
         """One upstream attempt, from the record the gateway hands on (an AttemptRecord)."""
-        provider = record.upstream
-        self.attempts(provider, record.status).inc()
+        upstream, provider = record.upstream, record.provider
+        self.attempts(upstream, provider, record.status).inc()
         if record.error_code:
-            self.upstream_errors(provider, record.error_code).inc()
+            self.upstream_errors(upstream, provider, record.error_code).inc()
         if record.failed_over:
-            self.failovers(provider).inc()
-        self.upstream_seconds(provider).observe(record.latency_ms / 1000)
+            self.failovers(upstream, provider).inc()
+        self.upstream_seconds(upstream, provider).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
-            self.ttft_seconds(provider).observe(record.ttft_ms / 1000)
+            self.ttft_seconds(upstream, provider).observe(record.ttft_ms / 1000)
         model = None
         for kind, count in (("prompt", record.prompt_tokens), ("completion", record.completion_tokens),
                             ("cached", record.cached_tokens), ("reasoning", record.reasoning_tokens)):
             if count:
                 model = model or self._model_label(record.model_served or "")
-                self.tokens(provider, model, kind).inc(count)
+                self.tokens(upstream, provider, model, kind).inc(count)
 
     def _model_label(self, model: str) -> str:
         if model not in self._models:
@@ -147,7 +148,7 @@ class Metrics:
             self.usage_rows(outcome).inc(count)
 
     def watch_circuits(self, upstreams) -> None:
-        """Show every provider's and key's circuit, and follow their changes from now on."""
+        """Show every upstream's and key's circuit, and follow their changes from now on."""
         for upstream in upstreams:
             self._watch(upstream.breaker, self.circuit(upstream.name))
             for key in upstream.keys:

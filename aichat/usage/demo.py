@@ -25,7 +25,8 @@ CALLERS = ((None, 76), ("key:3f1a2b9c0d", 15), ("key:9e8d7c6b5a", 9))
 
 @dataclass(frozen=True, slots=True)
 class DemoModel:
-    provider: str
+    upstream: str  # the upstream's name
+    provider: str  # its kind
     model: str
     share: int
     prompt: int  # median prompt tokens
@@ -36,15 +37,15 @@ class DemoModel:
 
 
 MODELS = (
-    DemoModel("gemini", "gemini-2.5-flash", 40, 900, 350, 2400, reasoning=0.3, cached=0.2),
-    DemoModel("gemini", "gemini-2.5-pro", 6, 2500, 700, 9000, reasoning=0.5, cached=0.2),
-    DemoModel("gemini", "gemini-2.0-flash", 8, 700, 300, 1500),
-    DemoModel("openai", "gpt-4o-mini-2024-07-18", 24, 800, 300, 2200, cached=0.3),
-    DemoModel("openai", "gpt-4.1-mini", 9, 1100, 400, 2600, cached=0.3),
-    DemoModel("openai", "gpt-4o-2024-08-06", 5, 1400, 450, 3800, cached=0.3),
-    DemoModel("openai", "o4-mini", 4, 1200, 900, 7000, reasoning=0.6, cached=0.2),
-    # An OpenAI-compatible endpoint's model nobody has priced yet: counted as unpriced.
-    DemoModel("openai", "deepseek-chat", 4, 900, 400, 3000),
+    DemoModel("gemini", "gemini", "gemini-2.5-flash", 40, 900, 350, 2400, reasoning=0.3, cached=0.2),
+    DemoModel("gemini", "gemini", "gemini-2.5-pro", 6, 2500, 700, 9000, reasoning=0.5, cached=0.2),
+    DemoModel("gemini", "gemini", "gemini-2.0-flash", 8, 700, 300, 1500),
+    DemoModel("openai", "openai", "gpt-4o-mini-2024-07-18", 24, 800, 300, 2200, cached=0.3),
+    DemoModel("openai", "openai", "gpt-4.1-mini", 9, 1100, 400, 2600, cached=0.3),
+    DemoModel("openai", "openai", "gpt-4o-2024-08-06", 5, 1400, 450, 3800, cached=0.3),
+    DemoModel("openai", "openai", "o4-mini", 4, 1200, 900, 7000, reasoning=0.6, cached=0.2),
+    # Another OpenAI-compatible upstream, whose model nobody has priced yet: counted as unpriced.
+    DemoModel("deepseek", "openai", "deepseek-chat", 4, 900, 400, 3000),
 )
 ERRORS = (("upstream_rate_limited", 429, "rate limit reached, retry shortly"),
           ("upstream_server_error", 503, "the model is overloaded, please try again later"),
@@ -150,8 +151,9 @@ def _row(rng: random.Random, request: dict, attempt: int, model: DemoModel, at: 
     return {
         **request,
         "attempt": attempt,
+        "upstream": model.upstream,
         "provider": model.provider,
-        "key_label": f"{model.provider}#{rng.randint(1, 2)}",
+        "key_label": f"{model.upstream}#{rng.randint(1, 2)}",
         "model_requested": model.model.split("-20")[0],
         "model_served": model.model,
         "status": status,

@@ -24,14 +24,14 @@ from .days import range_bounds, utc_iso
 from .queries import money_str
 
 CHUNK = 2000
-LOG_COLUMNS = ("created_at", "request_id", "attempt", "site_domain", "caller", "endpoint", "provider", "key_label",
-               "model_requested", "model_served", "stream", "status", "http_status", "error_code", "error_message",
-               "failed_over", "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens",
-               "total_tokens", "usage_source", "cost", "currency", "latency_ms", "ttft_ms")
-DAILY_COLUMNS = ("day", "site_domain", "provider", "model", "caller", "currency", "attempts", "requests",
-                 "successes", "errors", "cancelled", "failovers", "streams", "prompt_tokens", "cached_tokens",
-                 "completion_tokens", "reasoning_tokens", "cost", "unpriced", "estimated", "latency_sum_ms",
-                 "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
+LOG_COLUMNS = ("created_at", "request_id", "attempt", "site_domain", "caller", "endpoint", "upstream", "provider",
+               "key_label", "model_requested", "model_served", "stream", "status", "http_status", "error_code",
+               "error_message", "failed_over", "prompt_tokens", "cached_tokens", "completion_tokens",
+               "reasoning_tokens", "total_tokens", "usage_source", "cost", "currency", "latency_ms", "ttft_ms")
+DAILY_COLUMNS = ("day", "site_domain", "upstream", "provider", "model", "caller", "currency", "attempts",
+                 "requests", "successes", "errors", "cancelled", "failovers", "streams", "prompt_tokens",
+                 "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced", "estimated",
+                 "latency_sum_ms", "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -100,10 +100,10 @@ def _daily_values(row) -> list:
 
 
 def daily_csv(session: Session, first: date, last: date) -> Iterator[str]:
-    """The rollup's rows for local days first..last, by day, site, provider, model, caller, currency."""
+    """The rollup's rows for local days first..last, by day, site, upstream, provider, model, caller, currency."""
     table = AIUsageStats.__table__
     query = (select(*(table.c[name] for name in DAILY_COLUMNS))
              .where(table.c.day >= first, table.c.day <= last)
-             .order_by(table.c.day, table.c.site_domain, table.c.provider, table.c.model, table.c.caller,
-                       table.c.currency))
+             .order_by(table.c.day, table.c.site_domain, table.c.upstream, table.c.provider, table.c.model,
+                       table.c.caller, table.c.currency))
     return _stream(session, query, DAILY_COLUMNS, _daily_values)

@@ -4,7 +4,9 @@ Everything but recent errors reads the daily rollup (AIUsageStats), never the lo
 90-day summary sums a few thousand rows however large the log is. Definitions:
 - requests = client requests (first attempts); attempts = every upstream attempt.
 - success_rate = successes / requests; failed_requests = requests - successes - cancelled.
-- error_rate (per provider) = errors / attempts: how often that provider failed a try.
+- error_rate (per upstream) = errors / attempts: how often that upstream failed a try.
+- upstream is a configured upstream's name (`openai`, `deepseek`, `gemini-eu` …); provider is
+  its kind (`openai`, `gemini`, `demo`): the protocol it was spoken to in.
 - estimated_share = estimated / attempts: the share of attempts whose tokens were estimated.
 - cost: one exact decimal string per currency; attempts without a price are `unpriced`.
 - latency: over successful attempts; average from the sums, min and max exact, percentiles
@@ -175,15 +177,23 @@ def daily(session: Session, period: Period, site_domain: str | None = None) -> d
 
 
 def providers(session: Session, period: Period, live: dict[str, dict], site_domain: str | None = None) -> dict:
-    """Per provider over the period, with the live circuit state of each configured one (`live`)."""
-    by_provider = _grouped(session, period, ("provider",), site_domain)
-    names = sorted(set(p for (p,) in by_provider) | set(live))
+    """Per upstream over the period, with the live circuit state of each configured one.
+
+    `live` maps a configured upstream's name to its kind, circuit and keys. One item per
+    (upstream, kind): a name removed and added again as another kind keeps its old traffic
+    apart, and only the item of its current kind is live. Configured upstreams without
+    traffic are listed with zeros.
+    """
+    by_upstream = _grouped(session, period, ("upstream", "provider"), site_domain)
+    names = sorted(set(by_upstream) | {(name, state["kind"]) for name, state in live.items()})
     rows = []
-    for name in names:
-        t = by_provider.get((name,), _Totals())
+    for name, kind in names:
+        t = by_upstream.get((name, kind), _Totals())
         n = t.n
         state = live.get(name)
-        rows.append({"provider": name, "attempts": n["attempts"], "requests": n["requests"],
+        if state is not None and state["kind"] != kind:
+            state = None
+        rows.append({"upstream": name, "provider": kind, "attempts": n["attempts"], "requests": n["requests"],
                      "successes": n["successes"], "errors": n["errors"],
                      "error_rate": _rate(n["errors"], n["attempts"]),
                      "failovers": n["failovers"], "latency": t.latency((("p95_ms", 0.95),)), "tokens": t.tokens(),
@@ -194,17 +204,19 @@ def providers(session: Session, period: Period, live: dict[str, dict], site_doma
     return {"period": period.as_json(), "providers": rows}
 
 
-def recent_errors(session: Session, limit: int, provider: str | None = None, site_domain: str | None = None) -> dict:
+def recent_errors(session: Session, limit: int, provider: str | None = None, site_domain: str | None = None,
+                  upstream: str | None = None) -> dict:
     """The newest failed attempts from the log, error messages redacted again as they are read."""
-    query = (select(_L.created_at, _L.request_id, _L.attempt, _L.provider, _L.key_label, _L.model_served,
-                    _L.model_requested, _L.http_status, _L.error_code, _L.error_message, _L.site_domain, _L.endpoint)
+    query = (select(_L.created_at, _L.request_id, _L.attempt, _L.upstream, _L.provider, _L.key_label,
+                    _L.model_served, _L.model_requested, _L.http_status, _L.error_code, _L.error_message,
+                    _L.site_domain, _L.endpoint)
              .where(_L.status == "error").order_by(_L.created_at.desc(), _L.id.desc()).limit(limit))
-    if provider is not None:
-        query = query.where(_L.provider == provider)
-    if site_domain is not None:
-        query = query.where(_L.site_domain == site_domain)
+    for column, value in ((_L.provider, provider), (_L.upstream, upstream), (_L.site_domain, site_domain)):
+        if value is not None:
+            query = query.where(column == value)
     return {"errors": [{"time": utc_iso(r.created_at), "request_id": r.request_id, "attempt": r.attempt,
-                        "provider": r.provider, "key_label": r.key_label, "model": r.model_served or r.model_requested,
+                        "upstream": r.upstream, "provider": r.provider, "key_label": r.key_label,
+                        "model": r.model_served or r.model_requested,
                         "http_status": r.http_status, "error_code": r.error_code,
                         "error_message": redact(r.error_message) if r.error_message else None,
                         "site_domain": r.site_domain, "endpoint": r.endpoint}

@@ -10,13 +10,14 @@ Which days: the batch writer marks each local day it writes rows for as dirty
 reads (day, version), recomputes the day, and clears the mark only if the version is still
 the one it read: a batch written meanwhile leaves the day dirty for the next round.
 
-Groups are (day, site_domain, provider, model, caller, currency) with model = model_served
-('' if NULL), caller = caller or '', currency = currency or ''. Per group: attempts = rows;
-requests = rows with attempt 1; successes/errors/cancelled by status; failovers, streams;
-token sums; cost = SUM(cost) (NULLs skipped); unpriced = rows with no cost but with tokens;
-estimated = rows with usage_source 'estimated'; latency sum, count, min, max and histogram over
-successful attempts that have a latency (a row goes into the first bucket whose bound >= it; min
-and max are NULL when there is none).
+Groups are (day, site_domain, upstream, provider, model, caller, currency) with upstream the
+upstream's name, provider its kind, model = model_served ('' if NULL), caller = caller or '',
+currency = currency or ''. Per group: attempts = rows; requests = rows with attempt 1;
+successes/errors/cancelled by status; failovers, streams; token sums; cost = SUM(cost) (NULLs
+skipped); unpriced = rows with no cost but with tokens; estimated = rows with usage_source
+'estimated'; latency sum, count, min, max and histogram over successful attempts that have a
+latency (a row goes into the first bucket whose bound >= it; min and max are NULL when there
+is none).
 """
 from __future__ import annotations
 
@@ -134,8 +135,8 @@ def _aggregate(day: date, start: datetime, end: datetime):
     buckets.append(_count_if(and_(timed, _L.latency_ms > lower)))
     values = {
         "day": literal(day, Date),
-        "site_domain": _L.site_domain, "provider": _L.provider, "model": model, "caller": caller,
-        "currency": currency,
+        "site_domain": _L.site_domain, "upstream": _L.upstream, "provider": _L.provider, "model": model,
+        "caller": caller, "currency": currency,
         "attempts": func.count(),
         "requests": _count_if(_L.attempt == 1),
         "successes": _count_if(_L.status == "success"),
@@ -159,7 +160,7 @@ def _aggregate(day: date, start: datetime, end: datetime):
     }
     query = (select(*values.values())
              .where(_L.created_at >= start, _L.created_at < end)
-             .group_by(_L.site_domain, _L.provider, model, caller, currency))
+             .group_by(_L.site_domain, _L.upstream, _L.provider, model, caller, currency))
     # preserve_rowcount: drivers forget an INSERT's row count once its cursor is closed (psycopg does).
     return _STATS.insert().from_select(list(values), query).execution_options(preserve_rowcount=True)
 

@@ -47,6 +47,8 @@ def row_of(record) -> dict:
     spool have them): its columns only, each value bounded by its column."""
     if not isinstance(record, dict):
         record = record.as_row()
+    if not record.get("upstream"):  # a record from before upstreams had names of their own: named after its kind
+        record = {**record, "upstream": record.get("provider")}
     row = {name: bound(record.get(name)) for name, bound in _BOUNDS}
     if "cost" not in record:
         for name in PRICED:

@@ -164,6 +164,8 @@ BAD = [
     (f"{M}/providers?days=400", "days"), (f"{M}/providers?site_domain=", "site_domain"),
     (f"{M}/recent-errors?limit=0", "limit"), (f"{M}/recent-errors?limit=501", "limit"),
     (f"{M}/recent-errors?limit=ten", "limit"), (f"{M}/recent-errors?provider={'p' * 33}", "provider"),
+    (f"{M}/recent-errors?upstream={'u' * 65}", "upstream"), (f"{M}/recent-errors?upstream=", "upstream"),
+    (f"{M}/recent-errors?upstream=a%0Ab", "upstream"),
     (f"{M}/recent-errors?site_domain=", "site_domain"),
     (f"{M}/export/logs.csv", "from"), (f"{M}/export/logs.csv?from=2026-01-01", "to"),
     (f"{M}/export/logs.csv?from=2026-02-30&to=2026-03-01", "from"),
@@ -273,8 +275,9 @@ def test_a_day_rolled_up_without_min_and_max_leaves_the_period_unbounded(mon):
 
 def test_providers_give_error_rates_and_the_live_circuit(mon):
     body = mon.admin(f"{M}/providers?days=7").get_json()
-    by_name = {p["provider"]: p for p in body["providers"]}
+    by_name = {p["upstream"]: p for p in body["providers"]}
     assert set(by_name) == {"openai", "gemini"}
+    assert [(p["upstream"], p["provider"]) for p in body["providers"]] == [("gemini", "gemini"), ("openai", "openai")]
     openai, gemini = by_name["openai"], by_name["gemini"]
     assert (openai["attempts"], openai["requests"], openai["errors"], openai["error_rate"]) == (4, 4, 1, 0.25)
     assert (gemini["attempts"], gemini["requests"], gemini["errors"], gemini["error_rate"]) == (2, 1, 1, 0.5)
@@ -285,6 +288,59 @@ def test_providers_give_error_rates_and_the_live_circuit(mon):
                                  "count": 2}
     assert openai["live"]["scope"] == "worker_process" and openai["live"]["circuit"] == "closed"
     assert [k["label"] for k in openai["live"]["keys"]] == ["openai#1", "openai#2"]
+
+
+def _deepseek_rows(m: Monitored) -> list[dict]:
+    """Traffic of a second upstream of the OpenAI kind, serving a model nobody priced."""
+    unpriced = {"upstream": "deepseek", "key_label": "deepseek#1", "model_served": "deepseek-chat", "cost": None,
+                "currency": None}
+    return [log_row(m.at(0, 40), request_id="d1", latency_ms=640.0, **unpriced),
+            log_row(m.at(0, 41), request_id="d2", status="error", http_status=429, error_code="upstream_rate_limited",
+                    error_message="slow down", prompt_tokens=0, completion_tokens=0, total_tokens=0, latency_ms=80.0,
+                    **unpriced)]
+
+
+def test_two_upstreams_of_one_kind_are_listed_apart_and_only_the_configured_one_is_live(mon):
+    write_logs(mon.app, _deepseek_rows(mon))
+    roll_up(mon.app)
+    body = mon.admin(f"{M}/providers?days=7").get_json()
+    items = {(p["upstream"], p["provider"]): p for p in body["providers"]}
+    assert list(items) == [("deepseek", "openai"), ("gemini", "gemini"), ("openai", "openai")]
+    deepseek, openai = items[("deepseek", "openai")], items[("openai", "openai")]
+    assert (deepseek["attempts"], deepseek["requests"], deepseek["errors"], deepseek["error_rate"]) == (2, 2, 1, 0.5)
+    assert deepseek["cost"] == {} and deepseek["latency"]["count"] == 1 and deepseek["latency"]["max_ms"] == 640.0
+    assert deepseek["live"] is None  # not configured in this app: only the upstream of that name would be
+    assert (openai["attempts"], openai["errors"]) == (4, 1)  # as before deepseek's rows came
+    assert [k["label"] for k in openai["live"]["keys"]] == ["openai#1", "openai#2"]
+    # The summary's models stay per kind: deepseek-chat is an OpenAI-kind model.
+    top = mon.admin(f"{M}/summary?days=7").get_json()["top_models"]
+    assert ("openai", "deepseek-chat", 2) in [(m["provider"], m["model"], m["requests"]) for m in top]
+
+
+def test_a_configured_upstream_is_listed_without_traffic_and_live_only_for_its_current_kind(mon):
+    """Traffic of an upstream named gemini when it was of the OpenAI kind: not the live gemini's."""
+    write_logs(mon.app, [log_row(mon.at(0, 50), site_domain="old.example", upstream="gemini", provider="openai")])
+    roll_up(mon.app)
+    body = mon.admin(f"{M}/providers?days=7&site_domain=old.example").get_json()
+    items = {(p["upstream"], p["provider"]): p for p in body["providers"]}
+    assert list(items) == [("gemini", "gemini"), ("gemini", "openai"), ("openai", "openai")]
+    assert items[("gemini", "openai")]["attempts"] == 1 and items[("gemini", "openai")]["live"] is None
+    for configured in (items[("gemini", "gemini")], items[("openai", "openai")]):
+        assert configured["attempts"] == 0 and configured["cost"] == {} and configured["error_rate"] is None
+        assert configured["live"]["circuit"] == "closed"
+
+
+def test_recent_errors_name_the_upstream_and_filter_by_it_or_by_kind(mon):
+    write_logs(mon.app, _deepseek_rows(mon))
+    errors = mon.admin(f"{M}/recent-errors").get_json()["errors"]
+    assert [(e["request_id"], e["upstream"], e["provider"]) for e in errors] == [
+        ("d2", "deepseek", "openai"), ("r2", "openai", "openai"), ("r6", "gemini", "gemini")]
+    by_name = mon.admin(f"{M}/recent-errors?upstream=deepseek").get_json()["errors"]
+    assert [e["request_id"] for e in by_name] == ["d2"] and by_name[0]["key_label"] == "deepseek#1"
+    assert [e["request_id"] for e in mon.admin(f"{M}/recent-errors?upstream=openai").get_json()["errors"]] == ["r2"]
+    by_kind = mon.admin(f"{M}/recent-errors?provider=openai").get_json()["errors"]
+    assert [e["request_id"] for e in by_kind] == ["d2", "r2"]
+    assert mon.admin(f"{M}/recent-errors?upstream=deepseek&provider=gemini").get_json()["errors"] == []
 
 
 def test_recent_errors_are_newest_first_and_redacted(mon):
@@ -322,6 +378,7 @@ def test_logs_csv_is_streamed_and_parses_back_to_the_rows(mon, monkeypatch):
     assert rows[5]["cost"] == "" and rows[5]["usage_source"] == "estimated" and rows[5]["caller"] == CALLER
     assert rows[0]["cost"] == "1.0000000001" and rows[0]["created_at"].endswith("Z")
     assert rows[3]["error_message"] == "upstream said: bad key [redacted]" and SECRET not in text
+    assert [(r["upstream"], r["provider"]) for r in rows][3:5] == [("openai", "openai"), ("gemini", "gemini")]
 
 
 def test_daily_csv_parses_back_to_the_rollup(mon):
@@ -337,6 +394,22 @@ def test_daily_csv_parses_back_to_the_rollup(mon):
     assert bounds == {"openai": ("70000.0", "70000.0"), "gemini": ("", "")}  # r5, and r6 which failed
 
 
+def test_both_exports_carry_the_upstream_beside_its_kind(mon):
+    write_logs(mon.app, _deepseek_rows(mon))
+    roll_up(mon.app)
+    day = today(mon.zone).isoformat()
+    logs = list(csv.DictReader(io.StringIO(mon.admin(f"{M}/export/logs.csv?from={day}&to={day}").get_data(
+        as_text=True))))
+    assert {r["request_id"]: (r["upstream"], r["provider"]) for r in logs if r["request_id"].startswith("d")} == {
+        "d1": ("deepseek", "openai"), "d2": ("deepseek", "openai")}
+    daily = list(csv.DictReader(io.StringIO(mon.admin(f"{M}/export/daily.csv?from={day}&to={day}").get_data(
+        as_text=True))))
+    attempts = [(r["upstream"], r["provider"], int(r["attempts"])) for r in daily]
+    assert sum(n for upstream, kind, n in attempts if (upstream, kind) == ("deepseek", "openai")) == 2
+    assert sum(n for upstream, kind, n in attempts if (upstream, kind) == ("openai", "openai")) == 3  # r1, r2, r4
+    assert list(daily[0])[:5] == ["day", "site_domain", "upstream", "provider", "model"]
+
+
 def test_flask_usage_export_writes_the_same_csv(mon, tmp_path):
     start, end = (today(mon.zone) - timedelta(days=1)).isoformat(), today(mon.zone).isoformat()
     target = tmp_path / "logs.csv"
@@ -346,6 +419,6 @@ def test_flask_usage_export_writes_the_same_csv(mon, tmp_path):
     api = mon.get(f"{M}/export/logs.csv?from={start}&to={end}", mon.token).get_data()
     assert target.read_bytes() == api
     daily = runner.invoke(args=["usage", "export", "daily", "--from", start, "--to", end])
-    assert daily.exit_code == 0 and daily.stdout.startswith("day,site_domain,provider,model")
+    assert daily.exit_code == 0 and daily.stdout.startswith("day,site_domain,upstream,provider,model")
     refused = runner.invoke(args=["usage", "export", "logs", "--from", end, "--to", start])
     assert refused.exit_code == 1 and "from must not be after to" in refused.output

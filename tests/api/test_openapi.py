@@ -35,3 +35,4 @@ def test_parameter_ranges_match_the_views(client):
     errors = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/ai-monitoring/recent-errors"]["get"]["parameters"]}
     assert (errors["limit"]["minimum"], errors["limit"]["maximum"]) == params.LIMIT_RANGE
     assert errors["provider"]["maxLength"] == params.TEXT_LENGTHS["provider"]
+    assert errors["upstream"]["maxLength"] == params.TEXT_LENGTHS["upstream"]

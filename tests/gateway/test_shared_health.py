@@ -204,17 +204,21 @@ def test_a_rebuilt_gateway_keeps_the_health_it_had():
     followed once by the metrics?"""
     from aichat.config import Defaults
     from aichat.gateway import build_gateway, build_health
+    from aichat.gateway.specs import environment_specs
     from aichat.telemetry.metrics import Metrics
 
     settings = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
     settings.update(OPENAI_API_KEY=["sk-test-a", "sk-test-b"], TIKTOKEN_CACHE_DIR="")
     health, metrics = build_health(settings), Metrics()
-    first = build_gateway(settings, lambda record: None, health)
+    first = build_gateway(settings, environment_specs(settings), lambda record: None, health=health)
     metrics.watch_circuits(first.upstreams.values())
     first.upstreams["openai"].keys[0].bench("upstream_key_invalid")
     for _ in range(settings["AICHAT_CIRCUIT_FAILURES"]):
         first.upstreams["openai"].breaker.record_failure()
-    second = build_gateway(settings, lambda record: None, health)
+    # A different spec (the upstream itself is rebuilt, not taken over): health still carries over by name.
+    settings["OPENAI_BASE_URL"] = "https://example.invalid/v1"
+    second = build_gateway(settings, environment_specs(settings), lambda record: None, previous=first, health=health)
+    assert second.upstreams["openai"] is not first.upstreams["openai"]
     metrics.watch_circuits(second.upstreams.values())
     assert second.upstreams["openai"].keys[0].invalid_reason == "upstream_key_invalid"
     assert second.upstreams["openai"].breaker.state == OPEN

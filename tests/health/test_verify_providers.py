@@ -111,8 +111,8 @@ def _rows(app, errors: int, successes: int, age: timedelta = timedelta(minutes=5
         for i in range(errors + successes):
             failed = i < errors
             db.session.add(AIUsageLog(
-                request_id=f"r{age.seconds}-{i}", attempt=1, endpoint="ai-proxy", provider="openai",
-                key_label="openai#1",
+                request_id=f"r{age.seconds}-{i}", attempt=1, endpoint="ai-proxy", upstream="deepseek", provider="openai",
+                key_label="deepseek#1",
                 status="error" if failed else "success", http_status=503 if failed else 200,
                 error_code="upstream_unavailable" if failed else None,
                 error_message=f"overloaded number {i} " + "x" * 200 if failed else None,
@@ -141,7 +141,7 @@ def test_errors_of_the_last_hour_against_the_thresholds(providers, errors, succe
     assert result.exit_code == (1 if status == "fail" else 0)
     if errors:
         latest = entry["reason"].split("; latest: ")[1]
-        assert latest.count("openai upstream_unavailable 503") == min(errors, 3)
+        assert latest.count("deepseek upstream_unavailable 503") == min(errors, 3)  # the upstream, by name
         assert f'"overloaded number {errors - 1} xxx' in latest  # newest first, message cut short
         assert "x" * 100 not in latest
 

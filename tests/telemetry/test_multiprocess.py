@@ -16,6 +16,7 @@ from .scrape import Scrape, scrape
 
 URL = "/api/v1/ai-proxy/chat"
 MARKER = "gunicorn-marker-51c2e"
+OPENAI = {"upstream": "openai", "provider": "openai"}  # the environment's upstream, named after its kind
 BODY = {"messages": [{"role": "user", "content": f"hi {MARKER}"}], "suggestions": False, "model": "gpt-4o-mini"}
 
 
@@ -76,19 +77,19 @@ def test_exact_values_across_two_workers_and_after_one_dies(serve_gunicorn, fake
     assert values.value("aichat_requests_total", endpoint="proxy.chat", status="400") == 1
     assert values.value("aichat_requests_total", endpoint="unmatched", status="404") == 1
     assert values.value("aichat_request_duration_seconds_count", endpoint="proxy.chat") == 11
-    assert values.value("aichat_upstream_attempts_total", provider="openai", outcome="success") == 10
-    assert values.value("aichat_upstream_attempts_total", provider="openai", outcome="error") == 1
-    assert values.value("aichat_upstream_errors_total", provider="openai", code="upstream_server_error") == 1
-    assert values.value("aichat_failovers_total", provider="openai") == 1
-    assert values.value("aichat_upstream_latency_seconds_count", provider="openai") == 11
-    assert values.value("aichat_upstream_ttft_seconds_count", provider="openai") == 4
+    assert values.value("aichat_upstream_attempts_total", **OPENAI, outcome="success") == 10
+    assert values.value("aichat_upstream_attempts_total", **OPENAI, outcome="error") == 1
+    assert values.value("aichat_upstream_errors_total", **OPENAI, code="upstream_server_error") == 1
+    assert values.value("aichat_failovers_total", **OPENAI) == 1
+    assert values.value("aichat_upstream_latency_seconds_count", **OPENAI) == 11
+    assert values.value("aichat_upstream_ttft_seconds_count", **OPENAI) == 4
     for kind in ("prompt", "completion"):
-        assert values.value("aichat_tokens_total", provider="openai", model="gpt-4o-mini", kind=kind) == sum(
+        assert values.value("aichat_tokens_total", **OPENAI, model="gpt-4o-mini", kind=kind) == sum(
             r[f"{kind}_tokens"] for r in rows)
     assert values.value("aichat_cost_total", currency="USD") == pytest.approx(expected_cost)
     assert values.value("aichat_streams_in_flight") == 0
-    assert values.value("aichat_circuit_state", provider="openai") == 0
-    assert values.value("aichat_key_circuit_state", provider="openai", key="openai#1") == 0
+    assert values.value("aichat_circuit_state", upstream="openai") == 0
+    assert values.value("aichat_key_circuit_state", upstream="openai", key="openai#1") == 0
 
     # A stream held open counts once, whichever worker holds it and whichever answers the scrape.
     fake_openai.plan(text="slow " * 40, chunk_interval=0.1)
@@ -109,8 +110,8 @@ def test_exact_values_across_two_workers_and_after_one_dies(serve_gunicorn, fake
     assert (directory / f"counter_{victim}.db").exists()
     after = _scrape_when_up(server.base)
     for name, labels in [("aichat_requests_total", {"endpoint": "proxy.chat", "status": "200"}),
-                         ("aichat_failovers_total", {"provider": "openai"}),
-                         ("aichat_upstream_attempts_total", {"provider": "openai", "outcome": "success"})]:
+                         ("aichat_failovers_total", OPENAI),
+                         ("aichat_upstream_attempts_total", {**OPENAI, "outcome": "success"})]:
         assert after.value(name, **labels) == before.value(name, **labels)
     assert after.value("aichat_streams_in_flight") == 0
 

@@ -17,7 +17,7 @@ from aichat.usage.store import batch_writer
 
 _ids = itertools.count(1)
 USAGE_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state")
-GROUP = ("day", "site_domain", "provider", "model", "caller", "currency")
+GROUP = ("day", "site_domain", "upstream", "provider", "model", "caller", "currency")
 STAT_FIELDS = ("attempts", "requests", "successes", "errors", "cancelled", "failovers", "streams",
                "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced",
                "estimated", "latency_sum_ms", "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
@@ -28,7 +28,10 @@ def utc(*args) -> datetime:
 
 
 def log_row(created_at: datetime, **overrides) -> dict:
-    """A complete usage log row (a successful, priced JSON call) with overrides."""
+    """A complete usage log row (a successful, priced JSON call) with overrides.
+
+    Its upstream is named after its provider (kind), as the environment's upstreams are, unless given.
+    """
     row = {
         "request_id": f"req-{next(_ids)}", "attempt": 1, "site_domain": "shop.example.com", "caller": None,
         "endpoint": "ai-proxy", "provider": "openai", "key_label": "openai#1", "model_requested": "gpt-4o-mini",
@@ -39,6 +42,7 @@ def log_row(created_at: datetime, **overrides) -> dict:
         "created_at": created_at,
     }
     row.update(overrides)
+    row.setdefault("upstream", row["provider"])
     return row
 
 
@@ -79,8 +83,8 @@ def expected_stats(rows: list[dict], zone) -> dict[tuple, dict]:
     empty = {**dict.fromkeys(STAT_FIELDS, 0), "cost": Decimal(0), "latency_min_ms": None, "latency_max_ms": None}
     out: dict[tuple, dict] = defaultdict(lambda: dict(empty))
     for r in rows:
-        key = (local_day(r["created_at"], zone), r["site_domain"], r["provider"], r["model_served"] or "",
-               r["caller"] or "", r["currency"] or "")
+        key = (local_day(r["created_at"], zone), r["site_domain"], r["upstream"], r["provider"],
+               r["model_served"] or "", r["caller"] or "", r["currency"] or "")
         s = out[key]
         s["attempts"] += 1
         s["requests"] += r["attempt"] == 1

@@ -39,6 +39,10 @@ def test_seed_demo_writes_priced_rows_over_the_days_and_rolls_them_up(make_app):
         usage = Usage(r["prompt_tokens"], r["completion_tokens"], r["cached_tokens"])
         assert (r["cost"], r["currency"]) == book.cost(usage, r["model_served"], r["created_at"])
     assert any(r["cost"] is None and r["model_served"] == "deepseek-chat" for r in rows)
+    # Two upstreams of the OpenAI kind: the environment's, and an OpenAI-compatible one of its own name.
+    assert {(r["upstream"], r["provider"]) for r in rows} == {("openai", "openai"), ("gemini", "gemini"),
+                                                              ("deepseek", "openai")}
+    assert all(r["key_label"].startswith(r["upstream"] + "#") for r in rows)
     # The rollup is current and exact.
     assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
 

@@ -18,6 +18,7 @@ def test_a_json_call_is_one_row_with_tokens_and_timing(gateway_app):
                            headers={"Origin": "http://localhost"})
     (row,) = usage_rows(app)
     assert row["provider"] == "gemini" and row["key_label"] in ("gemini#1", "gemini#2")
+    assert row["upstream"] == "gemini"  # the environment's upstream is named after its kind
     assert row["model_requested"] == "gemini-2.5-flash" and row["model_served"] == "gemini-2.5-flash"
     assert row["status"] == "success" and row["http_status"] == 200 and row["stream"] is False
     assert row["completion_tokens"] == 2 and row["usage_source"] == "provider"

@@ -49,6 +49,10 @@ def sample_rows(zone: ZoneInfo) -> list[dict]:
                 cost=Decimal("0.0000000001")),
         log_row(midnight + timedelta(days=1) - timedelta(microseconds=1), site_domain="help.example.com"),
         log_row(midnight + timedelta(days=1), site_domain="help.example.com", latency_ms=1500.0),
+        # Two more upstreams, each of a kind that an environment-defined one has too.
+        log_row(midnight + timedelta(hours=7), upstream="deepseek", model_served="deepseek-chat", latency_ms=640.0),
+        log_row(midnight + timedelta(hours=8), upstream="gemini-eu", provider="gemini", latency_ms=210.0,
+                model_served="gemini-2.5-flash", stream=True),
     ]
 
 
@@ -64,10 +68,34 @@ def test_the_rollup_equals_the_raw_aggregation(app):
     assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
 
 
+def test_two_upstreams_of_one_kind_roll_up_apart(app):
+    """The same site, kind, model, caller and currency on one day, through two upstreams: two stats rows."""
+    zone = usage_zone(app.config)
+    at = day_start(DAY, zone) + timedelta(hours=9)
+    rows = [log_row(at, latency_ms=100.0), log_row(at, latency_ms=300.0, cost=Decimal("0.5")),
+            log_row(at, upstream="deepseek", latency_ms=900.0, status="error", failed_over=True)]
+    write_logs(app, rows)
+    roll_up(app)
+    stats = stats_by_group(app)
+    assert set(stats) == {(DAY, "shop.example.com", name, "openai", "gpt-4o-mini", "", "USD")
+                          for name in ("openai", "deepseek")}
+    by_upstream = {key[2]: value for key, value in stats.items()}
+    assert (by_upstream["openai"]["attempts"], by_upstream["openai"]["errors"]) == (2, 0)
+    assert by_upstream["openai"]["cost"] == Decimal("0.5000150000")
+    assert (by_upstream["openai"]["latency_min_ms"], by_upstream["openai"]["latency_max_ms"]) == (100.0, 300.0)
+    assert (by_upstream["deepseek"]["attempts"], by_upstream["deepseek"]["errors"]) == (1, 1)
+    assert by_upstream["deepseek"]["failovers"] == 1 and by_upstream["deepseek"]["latency_count"] == 0
+    assert_stats_equal(stats, expected_stats(rows, zone))
+
+
 BOUNDARY_LATENCIES = [0.0, *LATENCY_BUCKETS_MS, *(b + 0.001 for b in LATENCY_BUCKETS_MS), 61000.5, 250000.0]
 OFFSETS = [timedelta(microseconds=-1), timedelta(0), timedelta(microseconds=1), timedelta(seconds=-1),
            timedelta(hours=1), timedelta(hours=12), timedelta(hours=23, minutes=59, seconds=59)]
 COSTS = st.integers(0, 10**13).map(lambda n: Decimal(n).scaleb(-10))
+# Upstreams by name and kind: the environment's two, and others of the same kinds.
+UPSTREAMS = [{"upstream": name, "provider": kind} for name, kind in
+             (("openai", "openai"), ("deepseek", "openai"), ("qwen", "openai"), ("gemini", "gemini"),
+              ("gemini-eu", "gemini"))]
 
 
 @st.composite
@@ -78,7 +106,7 @@ def usage_row(draw, zone_name: str):
     return log_row(
         created,
         site_domain=draw(st.sampled_from(["shop.example.com", "help.example.com", "unknown"])),
-        provider=draw(st.sampled_from(["openai", "gemini"])),
+        **draw(st.sampled_from(UPSTREAMS)),
         model_served=draw(st.sampled_from(["gpt-4o-mini", "gemini-2.5-flash", "o4-mini", None])),
         caller=draw(st.sampled_from([None, "key:3f1a2b9c0d", "key:9e8d7c6b5a"])),
         attempt=draw(st.integers(1, 3)),
@@ -100,7 +128,8 @@ def usage_row(draw, zone_name: str):
 @pytest.mark.parametrize("zone_name", ["UTC", "Asia/Shanghai"])
 def test_property_the_rollup_equals_aggregating_the_logs(make_app, zone_name):
     """For generated rows (every status, NULL and 10-decimal costs, latencies on every bucket edge,
-    instants around local midnight), does each stats row equal the plain-Python aggregation?"""
+    instants around local midnight, several upstreams of one kind), does each stats row equal the
+    plain-Python aggregation?"""
     app = make_app(AICHAT_TIMEZONE=zone_name, AICHAT_ROLLUP_INTERVAL=0)
     zone = ZoneInfo(zone_name)
 

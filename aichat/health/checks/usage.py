@@ -37,7 +37,7 @@ def errors(app: Flask) -> Check:
     if not failed:
         return Check("errors", OK, found)
     latest = db.session.execute(
-        select(AIUsageLog.created_at, AIUsageLog.provider, AIUsageLog.error_code, AIUsageLog.http_status,
+        select(AIUsageLog.created_at, AIUsageLog.upstream, AIUsageLog.error_code, AIUsageLog.http_status,
                AIUsageLog.error_message)
         .where(recent, AIUsageLog.status == "error").order_by(AIUsageLog.created_at.desc()).limit(LATEST_ERRORS)).all()
     found += "; latest: " + "; ".join(_describe(*row) for row in latest)
@@ -49,12 +49,12 @@ def errors(app: Flask) -> Check:
     return Check("errors", OK, found)
 
 
-def _describe(created_at: datetime, provider: str, code: str | None, status: int | None, message: str | None) -> str:
+def _describe(created_at: datetime, upstream: str, code: str | None, status: int | None, message: str | None) -> str:
     if created_at.tzinfo is None:  # SQLite returns naive UTC
         created_at = created_at.replace(tzinfo=timezone.utc)
     text = " ".join((message or "").split())
     text = text if len(text) <= 80 else text[:79] + "…"
-    return f"{created_at:%H:%M:%S}Z {provider} {code or 'error'}{f' {status}' if status else ''} \"{text}\""
+    return f"{created_at:%H:%M:%S}Z {upstream} {code or 'error'}{f' {status}' if status else ''} \"{text}\""
 
 
 def tokenizer(app: Flask) -> Check:
