@@ -160,14 +160,13 @@ def _unnamed(row: dict) -> dict:
 
 def _old_rows() -> list[dict]:
     """Log rows of three days, as the gateway wrote them when every upstream was named after its kind."""
-    rows = [log_row(utc(2026, 1, 5, 9), latency_ms=100.0),
+    return [log_row(utc(2026, 1, 5, 9), latency_ms=100.0),
             log_row(utc(2026, 1, 5, 10), provider="gemini", model_served="gemini-2.5-flash", latency_ms=250.0,
                     cost=Decimal("0.0000000001")),
             log_row(utc(2026, 1, 5, 11), status="error", cost=None, currency=None, prompt_tokens=0,
                     completion_tokens=0, total_tokens=0, latency_ms=30.0),
             log_row(utc(2026, 1, 6, 23, 59, 59), caller="key:3f1a2b9c0d", latency_ms=70000.0),
             log_row(utc(2026, 1, 7), provider="demo", model_served="demo", cost=None, currency=None)]
-    return rows
 
 
 def _old_stats(rows: list[dict]) -> list[dict]:

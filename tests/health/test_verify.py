@@ -243,14 +243,14 @@ def test_a_database_problem_fails_and_exits_one(tmp_path, kind):
 def test_migrations_behind_fail_naming_both_revisions(tmp_path):
     from flask_migrate import upgrade
 
+    from tests.test_migrations import HEAD
+
     app = _bare_app(f"sqlite:///{tmp_path / 'old.db'}")
     with app.app_context():
         upgrade(revision="0003")
     found = verify(app)[2]["database"]
     assert found["status"] == "fail"
-    from tests.test_migrations import _script_head
-
-    assert f"is at 0003, this version needs {_script_head()}: run `flask db upgrade`" in found["reason"]
+    assert f"is at 0003, this version needs {HEAD}: run `flask db upgrade`" in found["reason"]
     with app.app_context():
         upgrade()
     assert verify(app)[2]["database"]["status"] in ("ok", "warn")
