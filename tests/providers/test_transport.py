@@ -57,6 +57,12 @@ def test_failed_calls_give_their_slot_back(upstream):
     assert pool.in_flight == [0] * transport.SHARDS
 
 
+def test_the_shards_share_one_tls_context(upstream):
+    """Each TLS context loads the system's CA certificates (about 1.5 MB): one per upstream, not one per shard."""
+    pool = upstream[-1]
+    assert len({id(shard._pool._ssl_context) for shard in pool.shards}) == 1
+
+
 def test_environment_proxy_is_kept(monkeypatch):
     """A proxy set in the environment is still used (httpx stops reading it once given a transport)."""
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
