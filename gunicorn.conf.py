@@ -23,6 +23,10 @@ workers = _whole_number("AICHAT_WORKERS", 2)
 # Concurrent connections (streams included) per worker; more wait in the listen backlog.
 worker_connections = _whole_number("AICHAT_WORKER_CONNECTIONS", 4000)
 backlog = 4096
+# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new connections
+# over them evenly. On one shared socket whichever worker happened to be awake took them: wrk's 32
+# connections split 4/28 and a burst of 1,000 streams 331/689, and the busier worker set the tail.
+reuse_port = True
 # With gevent this is a heartbeat deadline (a worker stuck this long is restarted), not a
 # per-request limit: long streams are fine.
 timeout = 60

@@ -28,6 +28,7 @@ from .base import (
     error_for_status,
     redact,
 )
+from .transport import sharded
 
 _FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 
@@ -78,10 +79,10 @@ class GeminiProvider:
     def make_client(self, api_key: str) -> GeminiClients:
         """SDK clients for one key; every key shares one connection pool to the upstream."""
         if self._http is None:
-            limits = httpx2.Limits(max_connections=self.pool_size,
-                                   max_keepalive_connections=min(self.pool_size, 200))
+            transport = sharded(self.base_url, self.pool_size, min(self.pool_size, 200), _ConnectTimeoutTransport,
+                                connect_timeout=self.timeouts.connect)
             self._http = httpx2.Client(
-                transport=_ConnectTimeoutTransport(self.timeouts.connect, limits=limits),
+                transport=transport,
                 event_hooks={"response": [_remember_response]},
             )
             # Never used (the gateway is synchronous), but the SDK would build one per client.

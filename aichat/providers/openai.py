@@ -20,6 +20,7 @@ from .base import (
     error_for_status,
     redact,
 )
+from .transport import sharded
 
 # Models that take `max_completion_tokens` and refuse `max_tokens`.
 _COMPLETION_TOKENS_MODELS = ("o1", "o3", "o4", "gpt-5")
@@ -39,10 +40,10 @@ class OpenAIProvider:
         self._http: httpx2.Client | None = None
 
     def make_client(self, api_key: str) -> openai.OpenAI:
-        """An SDK client with retries off (the gateway owns retrying); all keys share one pool sized for many streams."""
+        """An SDK client with retries off (the gateway owns retrying); all keys share one sharded pool sized for many streams."""
         if self._http is None:
-            limits = httpx2.Limits(max_connections=self.pool_size, max_keepalive_connections=min(self.pool_size, 200))
-            self._http = httpx2.Client(limits=limits, timeout=self._json_timeout)
+            transport = sharded(self.base_url, self.pool_size, min(self.pool_size, 200))
+            self._http = httpx2.Client(transport=transport, timeout=self._json_timeout)
         return openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, http_client=self._http)
 
     def complete(self, client: openai.OpenAI, req: ChatRequest, model: str) -> Completion:
