@@ -44,11 +44,16 @@ accesslog = None
 errorlog = "-"
 
 
+def _runtime(worker):
+    """The aichat runtime of the app this worker serves (aichat/runtime.py), or None."""
+    return getattr(worker.wsgi, "extensions", {}).get("aichat")
+
+
 def worker_exit(server, worker):
     """Write the usage rows still queued before the worker goes away; spool what cannot be written in time."""
-    extensions = getattr(worker.wsgi, "extensions", {})
-    recorder, lifecycle = extensions.get("aichat.usage"), extensions.get("aichat.lifecycle")
-    if recorder is not None:
+    runtime = _runtime(worker)
+    if runtime is not None and runtime.recorder is not None:
+        recorder, lifecycle = runtime.recorder, runtime.lifecycle
         # Once stopping, gunicorn kills the worker at its graceful timeout: spool before that, not after.
         recorder.close(timeout=lifecycle.flush_budget(10) if lifecycle is not None else 10)
 
@@ -67,9 +72,9 @@ def post_worker_init(worker):
 
 def _start_background(worker):
     """In the forked worker, before its first request: rows spooled by an earlier run are replayed now."""
-    recorder = getattr(worker.wsgi, "extensions", {}).get("aichat.usage")
-    if recorder is not None:
-        recorder.start()
+    runtime = _runtime(worker)
+    if runtime is not None and runtime.recorder is not None:
+        runtime.recorder.start()
 
 
 def _freeze_loaded():
@@ -92,7 +97,8 @@ def _drain_on_sigterm(worker):
     # the worker exits by itself (0) with every row flushed instead of being killed at the timeout.
     import signal
 
-    lifecycle = getattr(worker.wsgi, "extensions", {}).get("aichat.lifecycle")
+    runtime = _runtime(worker)
+    lifecycle = runtime.lifecycle if runtime is not None else None
     if lifecycle is None:
         return
     lifecycle.clamp(worker.cfg.graceful_timeout)

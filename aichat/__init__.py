@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
+from .runtime import KEY, Runtime, runtime_of
 
 __version__ = "0.5.0"
 
@@ -31,7 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def init_instance(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
-    app.extensions["aichat.started"] = time.time()
+    app.extensions[KEY] = Runtime(started=time.time())
 
 
 def init_telemetry(app: Flask) -> None:
@@ -39,7 +40,7 @@ def init_telemetry(app: Flask) -> None:
     from .lifecycle import Lifecycle
     from .telemetry import init_telemetry as init
 
-    app.extensions["aichat.lifecycle"] = Lifecycle(app.config["AICHAT_STOP_DEADLINE"])
+    runtime_of(app).lifecycle = Lifecycle(app.config["AICHAT_STOP_DEADLINE"])
     init(app)
 
 
@@ -75,7 +76,8 @@ def init_extensions(app: Flask) -> None:
 
 
 def init_gateway(app: Flask) -> None:
-    """The gateway and its usage recorder, built once per app; SDK clients live as long as it does."""
+    """The usage recorder and background jobs, the health registry, and the live gateway (rebuilt when upstreams
+    change); SDK clients live as long as the upstream they serve."""
     from .api.auth import key_digests
     from .api.validation import Limits
     from .gateway import build_health
@@ -86,28 +88,28 @@ def init_gateway(app: Flask) -> None:
     from .usage.recorder import UsageRecorder
     from .usage.store import UsageStore
 
+    runtime = runtime_of(app)
     metrics = metrics_of(app)
-    app.extensions["aichat.jobs"] = jobs = Jobs()  # started and stopped with the usage writer
+    runtime.jobs = jobs = Jobs()  # started and stopped with the usage writer
     add_rollup(jobs, app)
     store = UsageStore(app, on_written=metrics.written, tally=metrics.usage)
     recorder = UsageRecorder(store, app.config["AICHAT_USAGE_BATCH_SIZE"], app.config["AICHAT_USAGE_FLUSH_INTERVAL"],
                              companion=jobs, queue_max=app.config["AICHAT_USAGE_QUEUE_MAX"], tally=metrics.usage)
     atexit.register(recorder.close)
-    app.extensions["aichat.usage"] = recorder
+    runtime.recorder = recorder
 
     def built(gateway) -> None:
-        # Every reader looks the gateway up when it needs it, so the swap reaches them all.
-        app.extensions["aichat.gateway"] = gateway
+        # Every new gateway's circuits are followed (each breaker once: health outlives gateways).
         metrics.watch_circuits(gateway.upstreams.values())
 
     # Circuit and key health outlive any one gateway; shared through Redis when REDIS_URL is set.
-    health = app.extensions["aichat.health"] = build_health(app.config, app.extensions.get("aichat.redis"))
-    app.extensions["aichat.live"] = live = LiveGateway(app, observing(app, recorder.submit), health, on_build=built)
+    health = runtime.health = build_health(app.config, runtime.redis)
+    runtime.live = live = LiveGateway(app, observing(app, recorder.submit), health, on_build=built)
     jobs.every("upstream-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], live.poll)  # in every process
     # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
     app.before_request(recorder.start)
-    app.extensions["aichat.limits"] = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
-    app.extensions["aichat.client_keys"] = key_digests(app.config["AICHAT_API_KEYS"])
+    runtime.limits = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
+    runtime.client_keys = key_digests(app.config["AICHAT_API_KEYS"])
 
 
 def init_web(app: Flask) -> None:

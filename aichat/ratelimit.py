@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 
 import flask_limiter
-from flask import Flask, current_app
+from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
 from .dependency import Dependency
+from aichat.runtime import runtime_of
 
 PART = "rate limits"  # how the Dependency names this use of Redis
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
@@ -56,7 +57,7 @@ class Limiter(flask_limiter.Limiter):
                 self._tell()
 
     def _tell(self) -> None:
-        dependency = current_app.extensions.get("aichat.redis")
+        dependency = runtime_of().redis
         if dependency is not None:
             with self._telling:  # read afresh in turn, so a stale switch is never told after a newer one
                 dependency.report(PART, not self._storage_dead)
@@ -68,7 +69,7 @@ def init_rate_limit_storage(app: Flask) -> None:
     on_redis = uri.partition("://")[0] in REDIS_SCHEMES
     if not (on_redis or app.config["REDIS_URL"]):
         return
-    dependency = app.extensions["aichat.redis"] = Dependency("redis")
+    dependency = runtime_of(app).redis = Dependency("redis")
     from .telemetry import metrics_of
 
     metrics_of(app).watch_dependency(dependency)

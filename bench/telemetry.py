@@ -23,6 +23,7 @@ from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from aichat import create_app  # noqa: E402
 from aichat.telemetry import access  # noqa: E402
+from aichat.runtime import runtime_of
 
 CHAT = {"messages": [{"role": "user", "content": "hello"}], "suggestions": False}
 
@@ -34,7 +35,7 @@ def build(url: str, telemetry: bool):
         hooks = {"start", "finish"}
         for funcs in (app.before_request_funcs[None], app.after_request_funcs[None]):
             funcs[:] = [f for f in funcs if not (f.__module__ == access.__name__ and f.__name__ in hooks)]
-        app.extensions["aichat.gateway"].sink = app.extensions["aichat.usage"].submit
+        runtime_of(app).gateway.sink = runtime_of(app).recorder.submit
     return app
 
 
@@ -94,7 +95,7 @@ def main(argv=None):
             extra = statistics.median(x - y for x, y in zip(rounds["on"], rounds["off"]))
             print(f"{label:<22}{off_us:>10.1f}{on_us:>10.1f}{extra:>10.1f}", file=sys.__stdout__, flush=True)
         for app in (on, off):
-            app.extensions["aichat.usage"].close()
+            runtime_of(app).recorder.close()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from aichat import create_app
 from aichat.config import _database_url
 from aichat.extensions import db
 from tests.fakes import FakeGemini, FakeOpenAI, free_port
+from aichat.runtime import runtime_of
 
 OPENAI_KEYS = ["sk-test-openai-key-one-0001", "sk-test-openai-key-two-0002"]
 GEMINI_KEYS = ["AIzaTestGeminiKeyOne000001", "AIzaTestGeminiKeyTwo000002"]
@@ -140,7 +141,7 @@ def make_app(database_url):
     # Every writer stops (and flushes) first, so the check sees each app's last rows, served by
     # the test client, a live server or a gunicorn reading the same database.
     for app in apps:
-        app.extensions["aichat.usage"].close()
+        runtime_of(app).recorder.close()
     billed_twice = []
     for app in apps:
         with app.app_context():
@@ -181,7 +182,7 @@ def app_from_environment(monkeypatch, tmp_path):
 
     yield build
     for app in apps:
-        app.extensions["aichat.usage"].close()
+        runtime_of(app).recorder.close()
 
 
 @pytest.fixture
@@ -264,7 +265,7 @@ def usage_rows(app, at_least: int = 0, timeout: float = 5.0) -> list[dict]:
 
     deadline = time.monotonic() + timeout
     while True:
-        assert app.extensions["aichat.usage"].flush(10), "usage rows were not written in time"
+        assert runtime_of(app).recorder.flush(10), "usage rows were not written in time"
         with app.app_context():
             rows = db.session.execute(db.select(AIUsageLog).order_by(AIUsageLog.id)).scalars().all()
             found = [{c.name: getattr(row, c.name) for c in AIUsageLog.__table__.columns} for row in rows]
@@ -340,7 +341,8 @@ def serve_gunicorn(database_url, fake_openai, make_app, tmp_path):
         deadline = time.monotonic() + 30
         while wait_ready and time.monotonic() < deadline:
             try:
-                if requests.get(base + "/health", timeout=1).status_code == 200:
+                # A long timeout: an answer the client gave up on would still be counted by the metrics tests.
+                if requests.get(base + "/health", timeout=10).status_code == 200:
                     break
             except requests.RequestException:
                 time.sleep(0.1)

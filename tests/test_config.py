@@ -2,6 +2,7 @@
 import pytest
 
 from aichat.config import from_environ
+from aichat.runtime import runtime_of
 
 
 def test_lists_and_aliases_are_parsed():
@@ -42,7 +43,7 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch, app_from
     app = app_from_environment()
     assert app.config["GEMINI_MODEL"] == "gemini-from-dotenv"
     assert app.config["OPENAI_MODEL"] == "gpt-from-environment"
-    assert app.extensions["aichat.gateway"].router.demo, "no keys anywhere: the demo answers"
+    assert runtime_of(app).gateway.router.demo, "no keys anywhere: the demo answers"
 
 
 def test_a_secret_key_is_generated_once_in_the_instance_folder(tmp_path):

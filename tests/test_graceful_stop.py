@@ -12,6 +12,7 @@ import openai
 import requests
 
 from tests.conftest import CLIENT_KEY, GEMINI_KEYS, usage_rows
+from aichat.runtime import runtime_of
 
 STOP_DEADLINE = 5.0  # the short streams (2 s) finish well inside it, also on a busy machine
 GRACEFUL_TIMEOUT = 13
@@ -291,7 +292,7 @@ def test_without_gevent_a_stream_past_the_deadline_ends_at_its_next_delta(gatewa
             break
         time.sleep(0.01)
     assert len(call.events) >= 3
-    app.extensions["aichat.lifecycle"].begin_drain()
+    runtime_of(app).lifecycle.begin_drain()
     thread.join(10)
     assert call.failure is None and call.shutdown_error()["code"] == "server_shutting_down"
     assert fake_openai.wait_for_streams_ended(timeout=5) and not fake_openai.streams[0].completed, \

@@ -18,6 +18,7 @@ from aichat.models import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupSt
 from aichat.usage.days import UTC, usage_zone
 from aichat.usage.rollup import days_between, rollup_days, rollup_pending
 from tests.conftest import _base_config, require_service
+from aichat.runtime import runtime_of
 from tests.usage.factories import (GROUP, STAT_FIELDS, assert_stats_equal, expected_stats, log_row, roll_up,
                                    stats_by_group, utc, write_logs)
 
@@ -61,7 +62,7 @@ def test_0004_marks_the_days_it_can_recompute_and_the_rollup_fills_their_min_and
             assert bounds == {pruned: (None, None), kept: (100.0, 200.0), quiet: (None, None)}
             db.engine.dispose()
     finally:
-        app.extensions["aichat.usage"].close()
+        runtime_of(app).recorder.close()
 
 
 def test_hosts_upgrading_one_postgresql_database_at_once_all_succeed(tmp_path):
@@ -143,7 +144,7 @@ def app_on(empty_database):
     """An app on the empty database (migrate it with `upgrade(revision=…)` inside its context)."""
     app = create_app({**_base_config(empty_database), "AICHAT_ROLLUP_INTERVAL": 0})
     yield app
-    app.extensions["aichat.usage"].close()
+    runtime_of(app).recorder.close()
     with app.app_context():
         db.engine.dispose()
 

@@ -10,10 +10,11 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_login import current_user
 
 from .errors import ApiError
+from aichat.runtime import runtime_of
 
 # A token's last use is written at most this often, so polling the API is not a write per call.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -43,7 +44,7 @@ def client_label(token: str) -> str | None:
     """The caller label of a configured client key, or None."""
     digest = hashlib.sha256(token.encode()).digest()
     label = None
-    for known, known_label in current_app.extensions["aichat.client_keys"].items():
+    for known, known_label in runtime_of().client_keys.items():
         if hmac.compare_digest(known, digest):
             label = known_label
     return label

@@ -3,25 +3,26 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, g, request
+from flask import g, request
 
 from aichat.gateway import CallContext, Gateway
 from aichat.lifecycle import Lifecycle
 
 from .callers import caller_label
 from .validation import Limits
+from aichat.runtime import runtime_of
 
 
 def gateway() -> Gateway:
-    return current_app.extensions["aichat.gateway"]
+    return runtime_of().gateway
 
 
 def lifecycle() -> Lifecycle:
-    return current_app.extensions["aichat.lifecycle"]
+    return runtime_of().lifecycle
 
 
 def limits() -> Limits:
-    return current_app.extensions["aichat.limits"]
+    return runtime_of().limits
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:

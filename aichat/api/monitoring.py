@@ -14,6 +14,7 @@ from aichat.usage.days import last_days, usage_zone
 
 from . import params
 from .auth import admin_required, caller_or_admin_required
+from aichat.runtime import runtime_of
 
 bp = Blueprint("monitoring", __name__, url_prefix="/api/v1/ai-monitoring")
 caller_bp = Blueprint("caller_stats", __name__, url_prefix="/api/v1/ai-proxy")
@@ -49,7 +50,7 @@ def providers():
     """Per upstream over the period, with each configured upstream's circuit as this worker sees it (shared with
     every worker through Redis when REDIS_URL is set)."""
     period, site = _period(params.days(request.args, 7)), params.text(request.args, "site_domain")
-    upstreams = current_app.extensions["aichat.gateway"].upstreams
+    upstreams = runtime_of().gateway.upstreams
     live = {name: {**upstream.health(), "kind": upstream.adapter.kind} for name, upstream in upstreams.items()}
     return jsonify(queries.providers(db.session, period, live, site_domain=site))
 

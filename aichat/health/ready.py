@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
+from aichat.runtime import runtime_of
 
 OK, FAIL = "ok", "fail"
 # Works, with less than it should: Redis unreachable, so limits and health are each process's own.
@@ -38,12 +39,12 @@ class Result:
 
 def readiness(app: Flask) -> Readiness:
     """The app's readiness, built on first use (inside an app context)."""
-    found = app.extensions.get("aichat.readiness")
+    found = runtime_of(app).readiness
     if found is None:
         with _created:
-            found = app.extensions.get("aichat.readiness")
+            found = runtime_of(app).readiness
             if found is None:
-                found = app.extensions["aichat.readiness"] = Readiness(app)
+                found = runtime_of(app).readiness = Readiness(app)
     return found
 
 
@@ -69,9 +70,9 @@ class Readiness:
     def __init__(self, app: Flask):
         self.cache_seconds = float(app.config["AICHAT_READY_CACHE_SECONDS"])
         self.timeout = float(app.config["AICHAT_READY_TIMEOUT"])
-        self.lifecycle = app.extensions["aichat.lifecycle"]
+        self.lifecycle = runtime_of(app).lifecycle
         self.app = app
-        self.health = app.extensions["aichat.health"]
+        self.health = runtime_of(app).health
         self.io_checks: dict[str, Callable[[], Result]] = {
             "database": DatabaseCheck(app),
             "rate_limit_storage": storage_check(app),
@@ -112,7 +113,7 @@ class Readiness:
         else:  # stopping: the last I/O results, if any, are still worth showing
             last = self._answer[0]["checks"] if self._answer else {}
             checks = {name: Result(**last[name]) for name in self.io_checks if name in last}
-        checks["providers"] = providers_check(self.app.extensions["aichat.gateway"].upstreams, self.health)
+        checks["providers"] = providers_check(runtime_of(self.app).gateway.upstreams, self.health)
         checks["lifecycle"] = Result(FAIL, "stopping") if self.lifecycle.draining else Result(OK, "serving")
         ready = all(result.status != FAIL for result in checks.values())
         body = {"status": "ready" if ready else "not_ready",
@@ -180,7 +181,7 @@ def storage_check(app: Flask) -> Callable[[], Result]:
     if scheme == "memory":
         return lambda: Result(OK, "in memory (per process)")
     fallback = app.config.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED")
-    dependency = app.extensions.get("aichat.redis")
+    dependency = runtime_of(app).redis
 
     from limits.storage import storage_from_string
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
+from aichat.runtime import runtime_of
 
 
 def init_telemetry(app: Flask) -> None:
@@ -14,14 +15,14 @@ def init_telemetry(app: Flask) -> None:
     from .views import parse_allow
 
     configure_logging(app.config["AICHAT_LOG_LEVEL"])
-    app.extensions["aichat.metrics_allow"] = parse_allow(app.config["AICHAT_METRICS_ALLOW"])
-    metrics = app.extensions["aichat.metrics"] = Metrics()
+    runtime_of(app).metrics_allow = parse_allow(app.config["AICHAT_METRICS_ALLOW"])
+    metrics = runtime_of(app).metrics = Metrics()
     watch_requests(app, metrics)
 
 
 def metrics_of(app: Flask):
     """This app's Metrics."""
-    return app.extensions["aichat.metrics"]
+    return runtime_of(app).metrics
 
 
 def observing(app: Flask, sink: Callable[[dict], None]) -> Callable[[dict], None]:

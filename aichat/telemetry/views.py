@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, request
 
 from aichat.api.errors import ApiError
 from aichat.extensions import csrf, limiter
+from aichat.runtime import runtime_of
 
 bp = Blueprint("metrics", __name__)
 csrf.exempt(bp)  # a Prometheus scrape, no forms
@@ -19,11 +20,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 @limiter.exempt
 def scrape():
     """Every aichat_* metric in the Prometheus text format."""
-    allowed(current_app.config["AICHAT_METRICS_TOKEN"], current_app.extensions["aichat.metrics_allow"])
+    allowed(current_app.config["AICHAT_METRICS_TOKEN"], runtime_of().metrics_allow)
     from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
     # Every name is a classic one, so the format every Prometheus version reads.
-    return Response(current_app.extensions["aichat.metrics"].exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+    return Response(runtime_of().metrics.exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 def allowed(token: str, networks: tuple[Network, ...]) -> None:

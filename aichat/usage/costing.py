@@ -23,6 +23,7 @@ from aichat.extensions import db
 from aichat.gateway.pricing import Price, PriceBook
 from aichat.models import ModelPrice
 from aichat.providers.base import Usage
+from aichat.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,10 @@ class PriceCache:
 
 def price_cache() -> PriceCache:
     """The app's price cache, created on first use."""
-    cache = current_app.extensions.get("aichat.prices")
-    if cache is None:
-        cache = current_app.extensions.setdefault("aichat.prices", PriceCache(current_app.config["AICHAT_PRICE_REFRESH"]))
-    return cache
+    runtime = runtime_of()
+    if runtime.prices is None:  # two threads may each build one at first: either serves
+        runtime.prices = PriceCache(current_app.config["AICHAT_PRICE_REFRESH"])
+    return runtime.prices
 
 
 def price_rows(rows: list[dict]) -> None:

@@ -8,6 +8,7 @@ from aichat.extensions import db
 from tests.api.openapi_check import assert_matches_openapi
 from tests.conftest import _base_config
 from tests.fakes import closed_port
+from aichat.runtime import runtime_of
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def app_without_database():
     app = create_app({**_base_config(f"postgresql+psycopg://aichat@127.0.0.1:{closed_port()}/aichat"),
                       "AICHAT_ROLLUP_INTERVAL": 0, "AICHAT_DB_CONNECT_TIMEOUT": 2})
     yield app
-    app.extensions["aichat.usage"].close(timeout=0.5)
+    runtime_of(app).recorder.close(timeout=0.5)
     with app.app_context():
         db.engine.dispose()
 

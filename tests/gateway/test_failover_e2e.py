@@ -3,6 +3,7 @@ import pytest
 
 from tests.conftest import GEMINI_KEYS, OPENAI_KEYS, usage_rows
 from tests.fakes import closed_port
+from aichat.runtime import runtime_of
 
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
@@ -70,7 +71,7 @@ def test_an_invalid_key_leaves_the_rotation(gateway_app, fake_openai):
         assert post(app, model="gpt-4o-mini").status_code == 200
     keys = [r.key for r in fake_openai.requests]
     assert keys.count("sk-revoked-key-000000000") == 1, "a 401 key is not tried again"
-    health = app.extensions["aichat.gateway"].upstreams["openai"].health()
+    health = runtime_of(app).gateway.upstreams["openai"].health()
     assert health["keys"][0]["invalid"] == "upstream_key_invalid"
 
 
@@ -80,7 +81,7 @@ def test_the_circuit_opens_after_n_failures_and_closes_after_a_good_probe(gatewa
     for _ in range(3):
         assert post(app).json["provider"] == "openai"
     assert len(fake_gemini.requests) == 3
-    gemini = app.extensions["aichat.gateway"].upstreams["gemini"]
+    gemini = runtime_of(app).gateway.upstreams["gemini"]
     assert gemini.breaker.state == "open"
 
     assert post(app).json["provider"] == "openai"
@@ -98,7 +99,7 @@ def test_one_error_disables_nothing(gateway_app, fake_gemini):
     fake_gemini.plan(status=500)
     post(app)
     assert post(app).json["provider"] == "gemini"
-    assert app.extensions["aichat.gateway"].upstreams["gemini"].breaker.state == "closed"
+    assert runtime_of(app).gateway.upstreams["gemini"].breaker.state == "closed"
 
 
 def test_all_providers_down_is_a_clear_5xx(gateway_app, fake_gemini, fake_openai):
@@ -162,7 +163,7 @@ def test_a_benched_key_is_re_tested_after_the_interval(gateway_app, fake_openai)
                       AICHAT_KEY_RETEST_INTERVAL=0.3)
     fake_openai.plan(error="insufficient_quota")
     assert post(app, model="gpt-4o-mini").status_code == 502, "the only key failed"
-    key = app.extensions["aichat.gateway"].upstreams["openai"].keys[0]
+    key = runtime_of(app).gateway.upstreams["openai"].keys[0]
     assert key.invalid_reason == "upstream_key_invalid"
     resp = post(app, model="gpt-4o-mini")
     assert resp.status_code == 503, "benched, and not yet due for a re-test"

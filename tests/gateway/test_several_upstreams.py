@@ -10,6 +10,7 @@ from aichat.extensions import db
 from aichat.upstreams import store
 from tests.conftest import CLIENT_KEY, GEMINI_KEYS, usage_rows
 from tests.fakes import FakeOpenAI
+from aichat.runtime import runtime_of
 
 PRIMARY_KEY = "sk-primary-compatible-key-0001"
 SECONDARY_KEY = "sk-secondary-compatible-key-0002"
@@ -39,7 +40,7 @@ def client(make_app, fake_gemini, compatible, live_server):
                                             ("qwen-backup", secondary, SECONDARY_KEY, 1)):
             store.add_upstream(db.session, name, "openai", server.base_url, ["qwen-*"], "qwen-plus", priority)
             store.add_key(db.session, keyring, name, "main", key)
-    app.extensions["aichat.live"].poll()
+    runtime_of(app).live.poll()
     client = openai.OpenAI(base_url=live_server(app) + "/v1", api_key=CLIENT_KEY, max_retries=0)
     client.app = app
     return client

@@ -18,6 +18,7 @@ from aichat.extensions import db
 from tests.conftest import _base_config, reachable, require_service
 from tests.fakes import closed_port
 from tests.tcpproxy import BLACKHOLE, REFUSE, TcpProxy
+from aichat.runtime import runtime_of
 
 CHECKS = ["database", "rate_limit_storage", "providers", "lifecycle"]
 
@@ -29,7 +30,7 @@ def migrate_to(url: str, revision: str) -> None:
     with app.app_context():
         upgrade(revision=revision)
         db.engine.dispose()
-    app.extensions["aichat.usage"].close()
+    runtime_of(app).recorder.close()
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def build_app(database_url):
 
     yield build
     for app in apps:
-        app.extensions["aichat.usage"].close()
+        runtime_of(app).recorder.close()
         with app.app_context():
             db.engine.dispose()
 
@@ -91,7 +92,7 @@ def ready(app):
 
 
 def open_every_circuit(app) -> None:
-    for upstream in app.extensions["aichat.gateway"].upstreams.values():
+    for upstream in runtime_of(app).gateway.upstreams.values():
         for _ in range(upstream.breaker.threshold):
             upstream.breaker.record_failure()
 
@@ -180,7 +181,7 @@ def test_every_provider_circuit_open_is_not_ready(gateway_app):
 def test_one_usable_key_behind_a_closed_circuit_is_enough(gateway_app):
     """OpenAI's circuit open, Gemini's first key benched and second key's circuit open... but not all."""
     app = gateway_app(AICHAT_READY_CACHE_SECONDS=0)
-    upstreams = app.extensions["aichat.gateway"].upstreams
+    upstreams = runtime_of(app).gateway.upstreams
     for _ in range(upstreams["openai"].breaker.threshold):
         upstreams["openai"].breaker.record_failure()
     first, second = upstreams["gemini"].keys
@@ -197,7 +198,7 @@ def test_a_draining_process_is_not_ready_at_once(make_app):
     """After SIGTERM the balancer must see 503 immediately, not after the cache expires."""
     app = make_app(AICHAT_READY_CACHE_SECONDS=600)
     assert ready(app)[0] == 200
-    app.extensions["aichat.lifecycle"].begin_drain()
+    runtime_of(app).lifecycle.begin_drain()
     status, body = ready(app)
     assert status == 503
     assert body["checks"]["lifecycle"] == {"status": "fail", "reason": "stopping"}

@@ -14,6 +14,7 @@ from tests.fakes import closed_port
 from tests.shared_redis import REDIS_PORT, REDIS_URL, eventually, redis_prefix  # noqa: F401 - a fixture
 from tests.tcpproxy import FORWARD, REFUSE, TcpProxy
 from tests.telemetry.scrape import scrape
+from aichat.runtime import runtime_of
 
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
@@ -80,7 +81,7 @@ def test_redis_cut_and_restored_under_load(make_app, live_server, redis_prefix, 
     app = make_app(RATELIMIT_STORAGE_URI="", REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
                    RATELIMIT_KEY_PREFIX=redis_prefix, AICHAT_REDIS_PREFIX=redis_prefix,
                    AICHAT_READY_CACHE_SECONDS=0, AICHAT_TRUSTED_PROXIES=1, AICHAT_RATE_LIMIT="1000/minute")
-    dependency, health = app.extensions["aichat.redis"], app.extensions["aichat.health"]
+    dependency, health = runtime_of(app).redis, runtime_of(app).health
     base = live_server(app)
     statuses: list[int] = []
     stop = threading.Event()
@@ -198,11 +199,11 @@ def test_two_servers_keep_answering_through_an_outage_and_share_one_limit_again(
 
 def test_readiness_reads_the_shared_health_and_says_when_it_cannot(gateway_app, redis_prefix):
     shared = gateway_app(REDIS_URL=REDIS_URL, AICHAT_REDIS_PREFIX=redis_prefix, AICHAT_READY_CACHE_SECONDS=0)
-    assert eventually(lambda: shared.extensions["aichat.health"].scope == "shared")
+    assert eventually(lambda: runtime_of(shared).health.scope == "shared")
     alone = gateway_app(REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0", AICHAT_READY_CACHE_SECONDS=0)
     second = None
     try:
-        assert eventually(lambda: not alone.extensions["aichat.redis"].up)
+        assert eventually(lambda: not runtime_of(alone).redis.up)
         checks = shared.test_client().get("/health/ready").json["checks"]
         assert checks["providers"] == {"status": "ok", "reason": "2 of 2 usable (health shared by all processes)"}
         response = alone.test_client().get("/health/ready")
@@ -211,12 +212,12 @@ def test_readiness_reads_the_shared_health_and_says_when_it_cannot(gateway_app, 
             "status": "degraded", "reason": "2 of 2 usable in this process: shared health unreachable"}
         # What one process opens, the other's readiness sees.
         second = gateway_app(REDIS_URL=REDIS_URL, AICHAT_REDIS_PREFIX=redis_prefix, AICHAT_READY_CACHE_SECONDS=0)
-        assert eventually(lambda: second.extensions["aichat.health"].scope == "shared")
-        for name, upstream in second.extensions["aichat.gateway"].upstreams.items():
+        assert eventually(lambda: runtime_of(second).health.scope == "shared")
+        for name, upstream in runtime_of(second).gateway.upstreams.items():
             for _ in range(upstream.breaker.threshold):
                 upstream.breaker.record_failure()
         assert eventually(lambda: shared.test_client().get("/health/ready").status_code == 503)
     finally:
         for app in (shared, alone, second):
             if app is not None:
-                app.extensions["aichat.health"].close()
+                runtime_of(app).health.close()

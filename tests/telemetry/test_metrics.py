@@ -9,6 +9,7 @@ from aichat.gateway.breaker import CLOSED, HALF_OPEN, OPEN
 from tests.conftest import GEMINI_KEYS, usage_rows
 
 from .scrape import Delta, Scrape, scrape
+from aichat.runtime import runtime_of
 
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hello there"}], "suggestions": False}
@@ -133,7 +134,7 @@ def test_circuit_gauges_follow_a_breaker_open_half_open_and_closed(gateway_app, 
     assert opened.value("aichat_key_circuit_state", upstream="gemini", key="gemini#2") == 0
     assert opened.value("aichat_circuit_state", upstream="openai") == 0
     # The breaker's own transitions, as the pipeline drives them after the cool-down.
-    breaker = app.extensions["aichat.gateway"].upstreams["gemini"].breaker
+    breaker = runtime_of(app).gateway.upstreams["gemini"].breaker
     breaker.cooldown = 0
     assert breaker.state == HALF_OPEN and breaker.allow()
     assert scrape(client).value("aichat_circuit_state", upstream="gemini") == 1

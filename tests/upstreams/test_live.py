@@ -10,6 +10,7 @@ from aichat.upstreams import store
 from tests.conftest import OPENAI_KEYS, usage_rows
 
 from .conftest import OLD_KEY
+from aichat.runtime import runtime_of
 
 URL = "/api/v1/ai-proxy/chat"
 
@@ -34,22 +35,22 @@ def add_deepseek(app, base_url: str, enabled_key: bool = True) -> None:
 
 
 def live(app):
-    return app.extensions["aichat.live"]
+    return runtime_of(app).live
 
 
 def test_nothing_changed_nothing_rebuilt(app):
-    before = app.extensions["aichat.gateway"]
+    before = runtime_of(app).gateway
     assert live(app).poll() is False
-    assert app.extensions["aichat.gateway"] is before
+    assert runtime_of(app).gateway is before
 
 
 def test_a_change_rebuilds_and_takes_over_unchanged_upstreams_with_their_health(app, fake_openai):
     """A benched key of an untouched upstream stays benched: a rebuild forgets no health."""
-    old = app.extensions["aichat.gateway"]
+    old = runtime_of(app).gateway
     old.upstreams["openai"].keys[0].bench("upstream_key_invalid")
     add_deepseek(app, fake_openai.base_url)
     assert live(app).poll() is True
-    new = app.extensions["aichat.gateway"]
+    new = runtime_of(app).gateway
     assert new is not old and set(new.upstreams) == {"openai", "deepseek"}
     assert new.upstreams["openai"] is old.upstreams["openai"], "same clients, same breakers"
     assert new.upstreams["openai"].keys[0].invalid_reason == "upstream_key_invalid"
@@ -63,7 +64,7 @@ def test_a_change_rebuilds_and_takes_over_unchanged_upstreams_with_their_health(
 def test_an_upstream_with_only_disabled_keys_serves_nothing(app, fake_openai):
     add_deepseek(app, fake_openai.base_url, enabled_key=False)
     live(app).poll()
-    assert "deepseek" not in app.extensions["aichat.gateway"].upstreams
+    assert "deepseek" not in runtime_of(app).gateway.upstreams
     resp = app.test_client().post(URL, json={"messages": [{"role": "user", "content": "hi"}],
                                             "model": "deepseek-chat"})
     assert resp.status_code == 404 and resp.json["error"]["code"] == "model_not_found"
@@ -81,7 +82,7 @@ def test_a_stream_in_flight_finishes_on_the_configuration_it_started_with(app, f
     with app.app_context():
         store.remove_upstream(db.session, "deepseek")
     assert live(app).poll() is True
-    assert "deepseek" not in app.extensions["aichat.gateway"].upstreams
+    assert "deepseek" not in runtime_of(app).gateway.upstreams
     body = (first + b"".join(events)).decode()
     resp.close()
     assert body.count("event: delta") >= 6 and "event: done" in body and "event: error" not in body
@@ -90,11 +91,11 @@ def test_a_stream_in_flight_finishes_on_the_configuration_it_started_with(app, f
 
 
 def test_the_database_away_keeps_the_gateway_and_says_so_once(app, caplog, monkeypatch):
-    before = app.extensions["aichat.gateway"]
+    before = runtime_of(app).gateway
     monkeypatch.setattr(store, "config_version", lambda session: (_ for _ in ()).throw(
         __import__("sqlalchemy").exc.OperationalError("SELECT", {}, Exception("gone"))))
     with caplog.at_level(logging.WARNING, logger="aichat.upstreams.live"):
         for _ in range(3):
             assert live(app).poll() is False
-    assert app.extensions["aichat.gateway"] is before
+    assert runtime_of(app).gateway is before
     assert len([r for r in caplog.records if "cannot read the upstream configuration" in r.message]) == 1

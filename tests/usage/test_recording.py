@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from tests.conftest import ALL_SECRETS, CLIENT_KEY, GEMINI_KEYS, usage_rows
+from aichat.runtime import runtime_of
 
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
@@ -137,7 +138,7 @@ def test_no_secret_in_responses_logs_or_rows(gateway_app, fake_openai, fake_gemi
 def test_the_answer_does_not_wait_for_the_database(gateway_app):
     """The row is written after the client has its answer: a stalled writer delays no response."""
     app = gateway_app()
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     gate = threading.Event()
     original = recorder._write_batch
 
@@ -155,7 +156,7 @@ def test_the_answer_does_not_wait_for_the_database(gateway_app):
 
 def test_rows_survive_a_database_hiccup(gateway_app):
     app = gateway_app()
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     original = recorder._write_batch
     failures = []
 

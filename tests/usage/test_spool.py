@@ -20,6 +20,7 @@ from tests.conftest import ROOT, _base_config, usage_rows
 from tests.fakes import closed_port
 from tests.telemetry.scrape import scrape
 from tests.usage.factories import log_row
+from aichat.runtime import runtime_of
 
 
 def _now():
@@ -35,7 +36,7 @@ def _stop_without_database(spool_dir, records) -> bool:
     url = f"postgresql+psycopg://aichat@127.0.0.1:{closed_port()}/aichat"
     app = create_app({**_base_config(url), "AICHAT_ROLLUP_INTERVAL": 0, "AICHAT_DB_CONNECT_TIMEOUT": 1,
                       "AICHAT_USAGE_SPOOL_DIR": str(spool_dir)})
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     for record in records:
         recorder.submit(record)
     try:
@@ -48,7 +49,7 @@ def _stop_without_database(spool_dir, records) -> bool:
 def _start(make_app, spool_dir, **overrides):
     """The next start of a process: its writer replays the spool before anything else."""
     app = make_app(AICHAT_ROLLUP_INTERVAL=0, AICHAT_USAGE_SPOOL_DIR=str(spool_dir), **overrides)
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     recorder.start()
     assert recorder.flush(30)
     return app
@@ -95,7 +96,7 @@ def test_a_batch_in_doubt_at_stop_is_written_once(make_app, tmp_path):
     """A batch whose commit reached the database but whose answer was lost as the process stopped is spooled in
     doubt: does its replay skip the rows already in the log?"""
     app = make_app(AICHAT_ROLLUP_INTERVAL=0)
-    store = app.extensions["aichat.usage"]._store
+    store = runtime_of(app).recorder._store
     records = _records("doubt", 4)
     store.write(records[:3])  # committed; the process did not learn it
     spool.write(str(tmp_path), [row_of(r) for r in records], in_doubt=True)
@@ -158,7 +159,7 @@ def test_the_database_cut_while_writing_then_stop_spools_and_the_next_start_writ
         # Not make_app's: its clean-up would need the database this test takes away.
         app = create_app({**_base_config(proxied), "AICHAT_ROLLUP_INTERVAL": 0, "AICHAT_DB_CONNECT_TIMEOUT": 1,
                           "AICHAT_USAGE_SPOOL_DIR": str(tmp_path)})
-        recorder = app.extensions["aichat.usage"]
+        recorder = runtime_of(app).recorder
         for record in _records("before", 5):
             recorder.submit(record)
         assert recorder.flush(30)
@@ -182,9 +183,10 @@ def test_the_database_cut_while_writing_then_stop_spools_and_the_next_start_writ
 _REPLAYER = """
 import sys, time
 from aichat import create_app
+from aichat.runtime import runtime_of
 start_at = float(sys.argv[1])
 app = create_app()
-recorder = app.extensions["aichat.usage"]
+recorder = runtime_of(app).recorder
 time.sleep(max(0.0, start_at - time.time()))
 recorder.start()
 print("flushed" if recorder.flush(60) else "timed out")

@@ -18,6 +18,7 @@ from aichat.usage.store import TEXT_LIMIT, row_of
 from tests.conftest import usage_rows
 from tests.telemetry.scrape import scrape
 from tests.usage.factories import log_row
+from aichat.runtime import runtime_of
 
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False, "model": "gpt-4o-mini"}
@@ -114,7 +115,7 @@ def poison(make_app):
         db.session.execute(text(create))
         db.session.commit()
     yield app
-    app.extensions["aichat.usage"].flush(10)
+    runtime_of(app).recorder.flush(10)
     with app.app_context():
         db.session.execute(text(drop))
         db.session.commit()
@@ -122,7 +123,7 @@ def poison(make_app):
 
 def _submit_batch(app, records) -> None:
     """Submit the records so the writer takes them as one batch (it collects for the flush interval)."""
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     for record in records:
         recorder.submit(record)
     assert recorder.flush(30), "the writer is stuck on the batch"
@@ -158,7 +159,7 @@ def test_a_row_refused_even_salvaged_is_set_aside_in_the_rejected_file_and_count
     records[2]["request_id"] = "poison-aside"
     _submit_batch(poison, records)
     assert sorted(r["request_id"] for r in usage_rows(poison)) == ["aside-0", "aside-1", "aside-3", "aside-4"]
-    store = poison.extensions["aichat.usage"]._store
+    store = runtime_of(poison).recorder._store
     with open(f"{store.spool_dir}/{spool.REJECTED}", encoding="utf-8") as rejected:
         kept = rejected.read()
     assert '"request_id": "poison-aside"' in kept
@@ -172,7 +173,7 @@ def test_a_batch_retried_after_an_answer_lost_in_transit_is_not_written_twice(ma
     from sqlalchemy.exc import OperationalError
 
     app = make_app(AICHAT_ROLLUP_INTERVAL=0)
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     original = recorder._write_batch
     calls = []
 
@@ -192,7 +193,7 @@ def test_a_batch_retried_after_an_answer_lost_in_transit_is_not_written_twice(ma
 
 def _block_writer(app):
     """Hold the writer inside its first write until the returned event is set."""
-    recorder = app.extensions["aichat.usage"]
+    recorder = runtime_of(app).recorder
     original = recorder._write_batch
     entered, release = threading.Event(), threading.Event()
 

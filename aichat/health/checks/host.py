@@ -11,6 +11,7 @@ from importlib import metadata
 from flask import Flask
 
 from .base import FAIL, OK, WARN, Check
+from aichat.runtime import runtime_of
 
 
 def instance(app: Flask) -> Check:
@@ -34,7 +35,7 @@ def process(app: Flask) -> Check:
     """The process answering: version, pid, uptime, environment."""
     from aichat import __version__
 
-    uptime = time.time() - app.extensions["aichat.started"]
+    uptime = time.time() - runtime_of(app).started
     return Check("process", OK, f"aichat {__version__}, pid {os.getpid()}, up {_duration(uptime)}, "
                                 f"AICHAT_ENV={app.config['AICHAT_ENV']}")
 

@@ -7,18 +7,19 @@ import uuid
 from flask import Flask
 
 from .base import FAIL, OK, WARN, Check
+from aichat.runtime import runtime_of
 
 
 def names(app: Flask) -> list[str]:
     """The configured providers, in the gateway's failover order."""
-    gateway = app.extensions["aichat.gateway"]
+    gateway = runtime_of(app).gateway
     order = [name for name in app.config["AICHAT_PROVIDER_ORDER"] if name in gateway.upstreams]
     return order + [name for name in gateway.upstreams if name not in order]
 
 
 def provider(app: Flask, name: str, live: bool = False) -> Check:
     """One provider: its key labels and count, circuit and key states, and with `live` a timed tiny call."""
-    gateway = app.extensions["aichat.gateway"]
+    gateway = runtime_of(app).gateway
     upstream = gateway.upstreams[name]
     check = f"provider:{name}"
     if name == "demo":

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from .base import FAIL, OK, WARN, Check, strictness
+from aichat.runtime import runtime_of
 
 # Keys seen in tutorials and sample configs: as good as no key.
 WELL_KNOWN_KEYS = {"dev", "development", "secret", "secret-key", "secret_key", "secretkey", "changeme", "change-me",
@@ -107,7 +108,7 @@ def _problems(app: Flask) -> Iterator[str]:
         yield f"AICHAT_ALLOWED_ORIGINS ({', '.join(map(repr, origins))}: an origin is scheme://host[:port])"
     if config["AICHAT_DEFAULT_MODEL"]:
         try:
-            app.extensions["aichat.gateway"].router.resolve(config["AICHAT_DEFAULT_MODEL"])
+            runtime_of(app).gateway.router.resolve(config["AICHAT_DEFAULT_MODEL"])
         except UnknownModel:
             yield f"AICHAT_DEFAULT_MODEL ({config['AICHAT_DEFAULT_MODEL']!r} belongs to no configured provider)"
     for name in _POSITIVE:

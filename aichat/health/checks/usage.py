@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from flask import Flask
 
 from .base import FAIL, OK, WARN, Check
+from aichat.runtime import runtime_of
 
 # Share of upstream attempts in the last hour that failed. Failed-over attempts count: a key
 # that keeps failing costs latency even when the next one answers.
@@ -22,7 +23,7 @@ def errors(app: Flask) -> Check:
     from aichat.extensions import db
     from aichat.models import AIUsageLog
 
-    app.extensions["aichat.usage"].flush(2)  # this process's own rows (a --live call) count too
+    runtime_of(app).recorder.flush(2)  # this process's own rows (a --live call) count too
     since = datetime.now(timezone.utc) - timedelta(hours=1)
     recent = AIUsageLog.created_at >= since
     attempts, failed, failed_over = db.session.execute(
@@ -61,7 +62,7 @@ def tokenizer(app: Flask) -> Check:
     """How tokens are counted when upstream reports none: tiktoken (which encodings) or the rule (why)."""
     from aichat.gateway.tokens import encoding_name
 
-    counter = app.extensions["aichat.gateway"].counter
+    counter = runtime_of(app).gateway.counter
     described = counter.describe()
     if described["mode"] == "rule":
         return Check("tokenizer", WARN, f"estimates use the documented rule (CJK 1, else 4 characters a token): "
