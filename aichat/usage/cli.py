@@ -118,23 +118,23 @@ def seed_demo_command(rows: int, days: int, seed_value: int, force: bool, clear_
 
     from aichat.models import AIUsageLog
 
-    from . import demo
+    from . import seed
     from .costing import load_price_book
 
     zone, engine = _zone(), db.engine
     rollup.ensure_zone(engine, zone)
     if clear_only:
         with click.progressbar(length=0, label="Deleting demo rows", file=sys.stderr) as bar:
-            deleted = demo.clear(engine, zone, progress=bar.update)
+            deleted = seed.clear(engine, zone, progress=bar.update)
     else:
         with engine.connect() as conn:
             real = conn.execute(select(func.count()).select_from(AIUsageLog)
-                                .where(~AIUsageLog.request_id.startswith(demo.DEMO_PREFIX))).scalar_one()
+                                .where(~AIUsageLog.request_id.startswith(seed.DEMO_PREFIX))).scalar_one()
         if real and not force:
             raise click.ClickException(f"the usage log holds {real} rows of real traffic; demo rows would mix "
                                        "into its figures (use --force to write them anyway)")
         with click.progressbar(length=rows, label="Writing demo rows", file=sys.stderr, show_pos=True) as bar:
-            written = demo.seed(engine, load_price_book(), zone, rows, days, seed_value, progress=bar.update)
+            written = seed.seed(engine, load_price_book(), zone, rows, days, seed_value, progress=bar.update)
     days_to_roll = rollup.dirty_days(engine)
     with click.progressbar(days_to_roll, label="Rolling up", file=sys.stderr, show_pos=True) as bar:
         result = rollup.rollup_days(engine, zone, bar)

@@ -76,14 +76,14 @@ def test_seed_demo_clear_removes_only_demo_rows_and_their_figures(make_app):
 
 def test_a_rollup_between_two_clear_batches_leaves_no_stale_figures(make_app):
     """A server's background rollup runs while --clear is half done: the rest must still be rolled up."""
-    from aichat.usage import demo, rollup
+    from aichat.usage import rollup, seed
 
     app = make_app(AICHAT_ROLLUP_INTERVAL=0)
     zone = usage_zone(app.config)
     write_logs(app, [log_row(utc(2026, 1, 5, 12) + timedelta(minutes=i), request_id=f"demo-{i}") for i in range(30)])
     roll_up(app)
     with app.app_context():
-        demo.clear(db.engine, zone, batch_size=10, progress=lambda n: rollup.rollup_pending(db.engine, zone))
+        seed.clear(db.engine, zone, batch_size=10, progress=lambda n: rollup.rollup_pending(db.engine, zone))
     roll_up(app)
     assert all_rows(app) == []
     assert stats_by_group(app) == {}
