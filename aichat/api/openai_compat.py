@@ -75,10 +75,11 @@ def _chunks(session: StreamSession, include_usage: bool, lifecycle: Lifecycle) -
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return sse.data_frame({**head, "choices": [choice], **extra})
 
+    content = sse.TextFrames(chunk({"content": sse.TextFrames.SLOT}))  # per delta: only the text is encoded
     try:
         yield chunk({"role": "assistant", "content": ""})
         for text in lifecycle.relay(session):
-            yield chunk({"content": text})
+            yield content.of(text)
         yield chunk({}, session.finish_reason or "stop")
         if include_usage:
             yield sse.data_frame({**head, "choices": [], "usage": _usage(session.final_usage())})

@@ -55,7 +55,7 @@ def _events(session: StreamSession, lifecycle: Lifecycle) -> Iterator[str]:
     request_id = session.ctx.request_id
     try:
         for text in lifecycle.relay(session):
-            yield sse.frame("delta", {"content": text})
+            yield sse.DELTA_FRAMES.of(text)
         yield sse.frame("done", {
             "id": request_id,
             "model": session.model,
