@@ -190,3 +190,8 @@ def on_exit(server):
     made = getattr(server, "aichat_metrics_dir_made", None)
     if made:
         shutil.rmtree(made, ignore_errors=True)
+
+
+def when_ready(server):
+    """Say where we listen: with reuse_port each worker binds its own socket, so gunicorn's own line names none."""
+    server.log.info("Listening at: http://%s (%d workers, a socket each)", bind, server.num_workers)
