@@ -17,7 +17,7 @@ from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
 from .dependency import Dependency
-from aichat.runtime import runtime_of
+from .runtime import runtime_of
 
 PART = "rate limits"  # how the Dependency names this use of Redis
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
@@ -34,9 +34,11 @@ class Limiter(flask_limiter.Limiter):
         self._telling = threading.Lock()
 
     def init_app(self, app: Flask) -> None:
+        # One limiter serves every app built in a process (tests build many): each app counts under its own
+        # RATELIMIT_KEY_PREFIX (Flask-Limiter keeps the first one it saw), and its storage starts out in use,
+        # not on the fallback an earlier app's storage was left on.
+        self._key_prefix = ""
         super().init_app(app)
-        # One limiter serves every app built in a process (tests build many): each app's storage starts
-        # out in use, not on the fallback an earlier app's storage was left on.
         self._storage_dead = False
 
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
