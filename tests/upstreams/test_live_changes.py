@@ -143,3 +143,43 @@ def test_add_disable_remove_change_the_next_requests_of_every_worker(serve_gunic
     assert traffic.failures == [], "no request to the untouched upstream failed while the configuration changed"
     assert traffic.count > 10
     assert "Traceback" not in server.output()
+
+
+def test_the_encryption_key_is_rotated_while_serving(serve_gunicorn, make_app, deepseek_fake):
+    """Keys stored under OLD; servers started with NEW,OLD; `reencrypt` while requests flow; then a change makes
+    every worker decrypt again: only NEW opens the tokens now, and no request failed meanwhile."""
+    from cryptography.fernet import Fernet
+
+    from aichat.extensions import db
+    from aichat.models import UpstreamKey
+
+    new_key = Fernet.generate_key().decode()
+    old_app = make_app(AICHAT_ENCRYPTION_KEY=[OLD_KEY])
+    old = old_app.test_cli_runner()
+    ok(old.invoke(args=["upstreams", "add", "deepseek", "--kind", "openai", "--base-url", deepseek_fake.base_url,
+                        "--models", "deepseek-*", "--default-model", "deepseek-chat"]))
+    ok(old.invoke(args=["upstreams", "keys", "add", "deepseek", "--label", "main"], input=DEEPSEEK_KEY + "\n"))
+
+    server = serve_gunicorn(workers=2, AICHAT_ENCRYPTION_KEY=f"{new_key},{OLD_KEY}", AICHAT_CONFIG_POLL_INTERVAL="0.5")
+    rotating = make_app(AICHAT_ENCRYPTION_KEY=[new_key, OLD_KEY]).test_cli_runner()
+    client = openai.OpenAI(base_url=server.base + "/v1", api_key=CLIENT_KEY, max_retries=0)
+
+    def ask():
+        return client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "hi"}])
+
+    eventually(lambda: ask().model == "deepseek-chat", "the stored upstream serves")
+    with Traffic(client) as traffic:
+        result = ok(rotating.invoke(args=["upstreams", "reencrypt"]))
+        assert "Re-encrypted 1 stored key" in result.stderr
+        # Any change makes every worker read and decrypt the keys again, now stored under NEW.
+        ok(rotating.invoke(args=["upstreams", "update", "deepseek", "--priority", "3"]))
+        time.sleep(1.5)
+        for _ in range(6):
+            assert ask().choices[0].message.content
+    assert traffic.failures == []
+    with old_app.app_context():
+        token = db.session.execute(db.select(UpstreamKey.secret_encrypted)).scalar_one()
+    assert Fernet(new_key.encode()).decrypt(token.encode()).decode() == DEEPSEEK_KEY
+    with pytest.raises(Exception):
+        Fernet(OLD_KEY.encode()).decrypt(token.encode())
+    assert deepseek_fake.requests and {r.key for r in deepseek_fake.requests} == {DEEPSEEK_KEY}
