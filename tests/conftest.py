@@ -196,6 +196,17 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def flask(app):
+    """Run `flask ARGS…` on `app` with optional stdin; returns click's Result (stdout and stderr apart)."""
+    runner = app.test_cli_runner()
+
+    def run(*args, input=None):
+        return runner.invoke(args=list(args), input=input)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def _openai_server():
     server = FakeOpenAI(valid_keys=set(OPENAI_KEYS)).start()

@@ -1,6 +1,7 @@
 """Migrations that move data, run on a database of their own."""
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,9 +17,9 @@ from aichat.config import _database_url
 from aichat.extensions import db
 from aichat.models import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState
 from aichat.usage.days import UTC, usage_zone
+from aichat.runtime import runtime_of
 from aichat.usage.rollup import days_between, rollup_days, rollup_pending
 from tests.conftest import _base_config, require_service
-from aichat.runtime import runtime_of
 from tests.usage.factories import (GROUP, STAT_FIELDS, assert_stats_equal, expected_stats, log_row, roll_up,
                                    stats_by_group, utc, write_logs)
 
@@ -67,26 +68,13 @@ def test_0004_marks_the_days_it_can_recompute_and_the_rollup_fills_their_min_and
 
 def test_hosts_upgrading_one_postgresql_database_at_once_all_succeed(tmp_path):
     """Three `flask db upgrade` at the same moment (three hosts starting): none fails, the schema is at head."""
-    import os
     import subprocess
     import sys
     import time
-    import uuid
-    from urllib.parse import quote
 
-    from aichat.config import _database_url
-    from tests.conftest import ROOT, require_service
+    from tests.conftest import ROOT
 
-    base = _database_url(os.environ.get("AICHAT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
-    engine = sa.create_engine(base)
-    schema = f"aichat_upgrade_{uuid.uuid4().hex[:10]}"
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        require_service(False, f"PostgreSQL is unreachable: {type(exc).__name__}")
-    try:
-        url = f"{base}?options={quote(f'-csearch_path={schema}')}"
+    with _postgresql_schema("aichat_upgrade") as (url, engine, schema):
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "k" * 40}
         # Each process builds its app first, then all start upgrading at the same instant.
         start_at = time.time() + 4
@@ -98,23 +86,26 @@ def test_hosts_upgrading_one_postgresql_database_at_once_all_succeed(tmp_path):
         assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(outputs)
         with engine.connect() as conn:
             heads = conn.execute(sa.text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars().all()
-        assert heads == [_script_head()]
+        assert heads == [HEAD]
+
+
+@contextmanager
+def _postgresql_schema(prefix: str):
+    """A new, empty PostgreSQL schema: (a URL that uses it, an engine on the server, its name); dropped after."""
+    base = _database_url(os.environ.get("AICHAT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
+    engine = sa.create_engine(base)
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        require_service(False, f"PostgreSQL is unreachable: {type(exc).__name__}")
+    try:
+        yield f"{base}?options={quote(f'-csearch_path={schema}')}", engine, schema
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
-
-
-def _script_head() -> str:
-    """The newest revision in migrations/versions."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from tests.conftest import ROOT
-
-    config = Config()
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -123,20 +114,8 @@ def empty_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'own.db'}"
         return
-    base = _database_url(os.environ.get("AICHAT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
-    engine = sa.create_engine(base)
-    schema = f"aichat_migrate_{uuid.uuid4().hex[:10]}"
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        require_service(False, f"PostgreSQL is unreachable: {type(exc).__name__}")
-    try:
-        yield f"{base}?options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with _postgresql_schema("aichat_migrate") as (url, _engine, _schema):
+        yield url
 
 
 @pytest.fixture

@@ -29,17 +29,6 @@ def app(make_upstreams_app):
     return make_upstreams_app()
 
 
-@pytest.fixture
-def flask(app):
-    """Run `flask ARGS…` with optional stdin; returns click's Result (stdout and stderr apart)."""
-    runner = app.test_cli_runner()
-
-    def run(*args, input=None):
-        return runner.invoke(args=list(args), input=input)
-
-    return run
-
-
 def ok(result):
     assert result.exit_code == 0, (result.exit_code, result.output)
     assert "Traceback" not in result.output

@@ -27,16 +27,6 @@ def model(app):
         db.session.commit()
 
 
-@pytest.fixture
-def flask(app):
-    runner = app.test_cli_runner()
-
-    def run(*args, input=None):
-        return runner.invoke(args=list(args), input=input)
-
-    return run
-
-
 def rows_of(app, name):
     with app.app_context():
         return db.session.execute(db.select(ModelPrice).where(ModelPrice.model.like(name + "%"))
