@@ -42,13 +42,15 @@ def _answer(req: ChatRequest) -> str:
     if _CJK.search(last):
         text = (
             f"[演示] 这是 aichat 的演示回答，不是 AI 生成的：尚未配置任何模型服务商的密钥。"
-            f"你说的是：「{quoted}」。设置 OPENAI_API_KEY 或 GEMINI_API_KEY 即可获得真实回答。"
+            f"你说的是：「{quoted}」。设置 OPENAI_API_KEY 或 GEMINI_API_KEY，"
+            f"或用 flask upstreams add 添加上游，即可获得真实回答。"
         )
         follow_ups = ["如何配置 Gemini 密钥？", "aichat 支持哪些模型？", "怎样查看用量和费用？"]
     else:
         text = (
             f"[demo] This is aichat's demo responder, not an AI: no provider key is configured. "
-            f"You said: \"{quoted}\". Set OPENAI_API_KEY or GEMINI_API_KEY to get real answers."
+            f"You said: \"{quoted}\". Set OPENAI_API_KEY or GEMINI_API_KEY, or add an upstream with "
+            f"`flask upstreams add`, to get real answers."
         )
         follow_ups = ["How do I add a Gemini key?", "Which models does aichat support?", "Where can I see usage and cost?"]
     if any(SUGGESTIONS_MARKER in m.content for m in req.messages if m.role == "system"):
