@@ -75,23 +75,22 @@ class Gateway:
             except ProviderError as err:
                 last_error = err
                 if not attempt.failed(err):
-                    self.call_ended(CallOutcome(ctx, req, ERROR, attempt.upstream.name, attempt.model, None, None, err))
+                    self.call_ended(ctx, req, ERROR, attempt.upstream.name, attempt.model, None, None, err)
                     raise
                 continue
             except Interrupted as stop:
                 # Not upstream's fault: its health is left alone and no other upstream is tried.
                 attempt.interrupted(stop.error)
-                self.call_ended(CallOutcome(ctx, req, ERROR, attempt.upstream.name, attempt.model, None, None,
-                                            stop.error))
+                self.call_ended(ctx, req, ERROR, attempt.upstream.name, attempt.model, None, None, stop.error)
                 raise stop.error from None
             usage = self.usage_of(completion, attempt.model, upstream_req)
             attempt.succeeded(usage, completion.model)
             content, follow_ups = (suggestions_mod.split(completion.content) if ctx.suggestions
                                    else (completion.content, []))
             completion.content = content
-            self.call_ended(CallOutcome(ctx, req, SUCCESS, attempt.upstream.name, completion.model, usage, content))
+            self.call_ended(ctx, req, SUCCESS, attempt.upstream.name, completion.model, usage, content)
             return ChatResult(completion, attempt.upstream.name, completion.model, usage, follow_ups)
-        self.call_ended(CallOutcome(ctx, req, ERROR, None, None, None, None, last_error))
+        self.call_ended(ctx, req, ERROR, None, None, None, None, last_error)
         raise NoUpstreamAvailable(last_error)
 
     # --- streams ------------------------------------------------------------
@@ -110,11 +109,11 @@ class Gateway:
                 last_error = err
                 deltas.close()
                 if not attempt.failed(err):
-                    self.call_ended(CallOutcome(ctx, req, ERROR, attempt.upstream.name, attempt.model, None, None, err))
+                    self.call_ended(ctx, req, ERROR, attempt.upstream.name, attempt.model, None, None, err)
                     raise
                 continue
             return StreamSession(self, attempt, upstream_req, deltas, first)
-        self.call_ended(CallOutcome(ctx, req, ERROR, None, None, None, None, last_error))
+        self.call_ended(ctx, req, ERROR, None, None, None, None, last_error)
         raise NoUpstreamAvailable(last_error)
 
     # --- deployment checks ---------------------------------------------------
@@ -164,6 +163,10 @@ class Gateway:
         return completion.usage or self.counter.estimate_usage(completion.model or model, sent.messages,
                                                                completion.content)
 
-    def call_ended(self, outcome: CallOutcome) -> None:
-        for hook in self.call_end_hooks:
-            hook(outcome)
+    def call_ended(self, ctx: CallContext, req: ChatRequest, status: str, upstream: str | None, model: str | None,
+                   usage: Usage | None, content: str | None, error: ProviderError | None = None) -> None:
+        """Tell the end-of-call hooks how the call ended; nothing is built when none is listening."""
+        if self.call_end_hooks:
+            outcome = CallOutcome(ctx, req, status, upstream, model, usage, content, error)
+            for hook in self.call_end_hooks:
+                hook(outcome)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from aichat.providers.base import ChatRequest, Delta, ProviderError, UpstreamTimeout, Usage
 
 from . import suggestions as suggestions_mod
-from .attempt import CANCELLED, ERROR, SUCCESS, Attempt, CallContext, CallOutcome
+from .attempt import CANCELLED, ERROR, SUCCESS, Attempt, CallContext
 
 if TYPE_CHECKING:
     from .pipeline import Gateway
@@ -110,10 +110,9 @@ class StreamSession:
             attempt.interrupted(err, usage=usage, model_served=self.model, ttft=self._ttft)
         else:
             attempt.failed(err, usage=usage, model_served=self.model, ttft=self._ttft, mid_stream=True)
-        hooks = self.gateway.call_end_hooks
-        if hooks:
-            self.gateway.call_ended(CallOutcome(self.ctx, self.req, ERROR if err else status, self.provider,
-                                                self.model, usage, self._content(), err))
+        if self.gateway.call_end_hooks:  # the delivered text is joined only for someone listening
+            self.gateway.call_ended(self.ctx, self.req, ERROR if err else status, self.provider, self.model, usage,
+                                    self._content(), err)
 
     def _content(self) -> str:
         text = "".join(self._delivered)

@@ -13,7 +13,6 @@ from aichat.gateway.breaker import CLOSED, HALF_OPEN, OPEN
 
 # The circuit gauges' values; under several workers the scrape shows the highest (worst) one.
 CIRCUIT_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
-TOKEN_KINDS = ("prompt", "completion", "cached", "reasoning")
 # Whole requests (a stream lasts as long as its answer) and single upstream attempts.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)

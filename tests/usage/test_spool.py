@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from aichat import create_app
 from aichat.extensions import db
-from aichat.models import AIUsageLog, UsageSpoolApplied
+from aichat.models import UsageSpoolApplied
 from aichat.usage import spool
 from aichat.usage.store import row_of
 from tests.conftest import ROOT, _base_config, usage_rows
