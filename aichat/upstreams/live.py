@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from aichat.gateway import Gateway, HealthRegistry, build_gateway, build_health
 from aichat.gateway.specs import UpstreamSpec, environment_specs
 
@@ -127,7 +129,7 @@ class LiveGateway:
 
     def _report(self, exc: Exception) -> None:
         reason = type(exc).__name__
-        if self._quiet:
+        if self._quiet and isinstance(exc, SQLAlchemyError):  # not migrated or not up yet: readiness says so
             log.debug("upstream configuration not read at start (%s)", reason)
             return
         if reason != self._reported:
