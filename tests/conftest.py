@@ -124,7 +124,8 @@ def _base_config(url: str) -> dict:
 
 # Emptied after every test; model_price keeps the prices the migrations seed, config_version its row.
 _PER_TEST_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state",
-                    "ai_usage_spool_applied", "admin_api_token", "admin_user", "upstream_key", "upstream")
+                    "ai_usage_spool_applied", "admin_api_token", "admin_user", "upstream_key", "upstream",
+                    "audit_event")
 
 
 @pytest.fixture
@@ -290,9 +291,10 @@ def make_admin():
     """Create an admin (and optionally an API token) in `app`'s database: returns (admin id, clear token)."""
     from aichat.models import AdminUser, ApiToken
 
-    def create(app, username: str = "admin", password: str = "correct horse battery", token: bool = True):
+    def create(app, username: str = "admin", password: str = "correct horse battery", token: bool = True,
+               role: str = "owner"):
         with app.app_context():
-            admin = AdminUser(username=username)
+            admin = AdminUser(username=username, role=role)
             admin.set_password(password)
             db.session.add(admin)
             clear = None

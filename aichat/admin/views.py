@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -63,7 +64,8 @@ def _cookie_will_not_stick() -> bool:
     """A Secure session cookie on a page served over plain HTTP to another host: the browser drops it."""
     if not current_app.config["SESSION_COOKIE_SECURE"] or request.is_secure:
         return False
-    return request.host.rpartition(":")[0] not in ("localhost", "127.0.0.1", "[::1]")
+    # Browsers keep Secure cookies from loopback pages, which count as secure contexts.
+    return urlsplit("//" + request.host).hostname not in ("localhost", "127.0.0.1", "::1")
 
 
 @bp.post("/login")

@@ -209,8 +209,8 @@ def test_list_shows_accounts_and_never_a_hash(app, users, make_admin):
     assert lines[0].split() == ["USERNAME", "ROLE", "ACTIVE", "CREATED", "LAST", "LOGIN", "LOCKED", "UNTIL", "TOKENS"]
     alice = next(line for line in lines if line.startswith("alice"))
     bob = next(line for line in lines if line.startswith("bob"))
-    assert alice.split()[1:3] == ["admin", "yes"] and alice.split()[-1] == "2" and alice.count("UTC") == 2
-    assert bob.split()[1:3] == ["admin", "no"] and bob.split()[-1] == "0" and bob.count("UTC") == 1
+    assert alice.split()[1:3] == ["owner", "yes"] and alice.split()[-1] == "2" and alice.count("UTC") == 2
+    assert bob.split()[1:3] == ["owner", "no"] and bob.split()[-1] == "0" and bob.count("UTC") == 1
     assert "scrypt" not in result.output and not any(h in result.output for h in hashes)
 
 
