@@ -146,7 +146,7 @@ def test_set_password_from_the_prompt(app, users, make_admin):
 
 
 def test_disable_and_enable(app, users, make_admin):
-    _, token = make_admin(app, "alice")
+    _, token = make_admin(app, "alice", role="admin")  # the last owner cannot be disabled
     assert users("disable", "alice").exit_code == 0
     with app.test_request_context():
         assert not _admin(app, "alice").is_active
@@ -187,7 +187,7 @@ def test_created_token_works_as_bearer_on_the_monitoring_api(app, users, make_ad
 
 
 def test_create_token_refuses_a_disabled_admin_and_long_names(app, users, make_admin):
-    make_admin(app, "alice", token=False)
+    make_admin(app, "alice", token=False, role="admin")
     _refused(users("create-token", "alice", "--name", "n" * 65), "at most 64")
     users("disable", "alice")
     _refused(users("create-token", "alice"), "disabled")
