@@ -125,7 +125,8 @@ def test_every_cli_change_is_recorded_with_who_what_and_where_and_no_secret(app,
     assert json.loads(by_action["upstreams.keys.add"].after) == {"upstream": "deepseek", "label": "main",
                                                                  "enabled": True}
     assert json.loads(by_action["users.create_token"].after)["prefix"] == token[:10]
-    assert by_action["upstreams.remove"].after is None and json.loads(by_action["upstreams.remove"].before)["priority"] == 7
+    removed = by_action["upstreams.remove"]
+    assert removed.after is None and json.loads(removed.before)["priority"] == 7
 
 
 def test_a_refused_change_records_nothing(app, flask):
