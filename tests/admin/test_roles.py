@@ -182,3 +182,13 @@ def test_remove_deletes_the_admin_and_their_tokens(app, flask, make_admin):
         assert db.session.execute(db.select(ApiToken)).first() is None
         assert [a.username for a in db.session.execute(db.select(AdminUser)).scalars()] == ["alice"]
     assert flask("users", "remove", "nobody", "--yes").exit_code == 1
+
+
+def test_roles_rank_and_only_admins_and_owners_read_secrets():
+    from aichat.admin.roles import can_read_secrets, has_role
+
+    people = {role: AdminUser(username=role, role=role) for role in ROLES}
+    assert [can_read_secrets(people[r]) for r in ROLES] == [False, True, True]
+    assert [has_role(people[r], "admin") for r in ROLES] == [False, True, True]
+    assert [has_role(people[r], "owner") for r in ROLES] == [False, False, True]
+    assert not has_role(None, "viewer") and not has_role(AdminUser(username="x", role="root"), "viewer")
