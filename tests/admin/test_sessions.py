@@ -92,6 +92,7 @@ def test_the_login_page_warns_when_a_secure_cookie_cannot_stick(console):
     """Plain HTTP to another host with a Secure cookie: the browser would drop it, so the page says so."""
     page = console.test_client().get("/admin/login", base_url="http://console.example.com").get_data(as_text=True)
     assert 'id="insecure-cookie"' in page
+    assert console.test_client().get("/admin/login", headers={"Host": "[bad"}).status_code == 200
     for base in ("https://console.example.com", "http://127.0.0.1:5000", "http://localhost", "http://[::1]:80"):
         assert 'id="insecure-cookie"' not in console.test_client().get("/admin/login", base_url=base).get_data(
             as_text=True), base
