@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from sqlalchemy import delete, or_, select
 
 from aichat.extensions import db
@@ -73,7 +73,7 @@ def current_actor() -> tuple[str, str]:
         return f"cli:{user}", "cli"
     from aichat.admin.roles import acting_admin
 
-    admin = g.get("admin") or acting_admin()
+    admin = acting_admin()
     return (admin.username if admin is not None else "-"), (request.remote_addr or "-")
 
 
