@@ -1,14 +1,14 @@
 """What the chat views share: the gateway, limits, the lifecycle, and the call context of this request."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import g, request
+from flask import g
 
 from aichat.gateway import CallContext, Gateway
 from aichat.lifecycle import Lifecycle
+from aichat.tenancy import SiteSpec
 
 from .callers import caller_label
+from .errors import ApiError
 from .validation import Limits
 from aichat.runtime import runtime_of
 
@@ -26,21 +26,22 @@ def limits() -> Limits:
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
-    """The context of this call; `site` is a key holder's explicit site_domain, which wins over Origin."""
-    return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
+    """The context of this call, billed to the caller's site; `site` is a key holder's explicit site_domain,
+    which must be its key's site."""
+    spec = caller_site()
+    if site is not None and site != spec.domain:
+        raise ApiError(400, "site_domain_mismatch",
+                       f"this client key belongs to site {spec.domain}; to bill site {site}, use one of its keys "
+                       f"(flask keys create --site {site})", param="site_domain")
+    return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=spec.domain, site_id=spec.id,
                        caller=caller_label(), suggestions=suggestions)
 
 
-def site_domain() -> str:
-    """The browser page's host, from Origin (or Referer); `unknown` when neither is sent."""
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if not source or source == "null":
-        return "unknown"
-    try:
-        host = urlsplit(source).hostname
-    except ValueError:  # e.g. an unclosed IPv6 bracket: no host to bill
-        return "unknown"
-    return host[:255] if host else "unknown"
+def caller_site() -> SiteSpec:
+    """The site this request's caller belongs to (until every caller names one, the local site)."""
+    caller = g.get("caller")
+    site = getattr(caller, "site", None)
+    return site if site is not None else runtime_of().directory.local_site
 
 
 def note_served(provider: str, model: str) -> None:

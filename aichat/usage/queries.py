@@ -11,6 +11,9 @@ Everything but recent errors reads the daily rollup (AIUsageStats), never the lo
 - cost: one exact decimal string per currency; attempts without a price are `unpriced`.
 - latency: over successful attempts; average from the sums, min and max exact, percentiles
   from the histogram narrowed to them (see usage/histogram.py).
+- site_domain filters: a site's domain means that site, by id, whatever domain its rows were
+  written under (a renamed site keeps its history); any other domain matches the rows written
+  under it that belong to no current site (rows from before sites, or of a removed site).
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from aichat.models.tenancy import Site
 from aichat.models.usage import LATENCY_COLUMNS, AIUsageLog, AIUsageStats
 from aichat.providers.base import redact
 
@@ -106,6 +110,15 @@ class _Totals:
         return histogram.latency(counts, self.n["latency_sum_ms"], self.n["latency_count"], bounds, quantiles)
 
 
+def site_filter(session: Session, columns, domain: str):
+    """The condition selecting the usage of site `domain` in a table with site_id and site_domain columns."""
+    site_id = session.execute(select(Site.id).where(Site.domain == domain)).scalar()
+    if site_id is None:  # a removed site, a former name of a renamed site (whose rows are the site's now), or none
+        orphan = or_(columns.site_id.is_(None), columns.site_id.not_in(select(Site.id)))
+        return and_(columns.site_domain == domain, orphan)
+    return or_(columns.site_id == site_id, and_(columns.site_id.is_(None), columns.site_domain == domain))
+
+
 def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | None = None,
              caller: str | None = None, provider: str | None = None) -> dict[tuple, _Totals]:
     """Rollup sums over the period grouped by `keys` (stats column names), currency kept apart."""
@@ -118,7 +131,9 @@ def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | N
                     func.sum(unbounded).label("latency_unbounded"))
              .where(_S.day >= period.first, _S.day <= period.last)
              .group_by(*cols, _S.currency))
-    for column, value in (("site_domain", site_domain), ("caller", caller), ("provider", provider)):
+    if site_domain is not None:
+        query = query.where(site_filter(session, _S, site_domain))
+    for column, value in (("caller", caller), ("provider", provider)):
         if value is not None:
             query = query.where(_S[column] == value)
     out: dict[tuple, _Totals] = defaultdict(_Totals)
@@ -211,7 +226,9 @@ def recent_errors(session: Session, limit: int, provider: str | None = None, sit
                     _L.model_served, _L.model_requested, _L.http_status, _L.error_code, _L.error_message,
                     _L.site_domain, _L.endpoint)
              .where(_L.status == "error").order_by(_L.created_at.desc(), _L.id.desc()).limit(limit))
-    for column, value in ((_L.provider, provider), (_L.upstream, upstream), (_L.site_domain, site_domain)):
+    if site_domain is not None:
+        query = query.where(site_filter(session, _L, site_domain))
+    for column, value in ((_L.provider, provider), (_L.upstream, upstream)):
         if value is not None:
             query = query.where(column == value)
     return {"errors": [{"time": utc_iso(r.created_at), "request_id": r.request_id, "attempt": r.attempt,
