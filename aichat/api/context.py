@@ -1,14 +1,15 @@
 """What the chat views share: the gateway, limits, the lifecycle, and the call context of this request."""
 from __future__ import annotations
 
-from flask import g
+from urllib.parse import urlsplit
+
+from flask import g, request
 
 from aichat.gateway import CallContext, Gateway
 from aichat.lifecycle import Lifecycle
-from aichat.tenancy import SiteSpec
+from aichat.tenancy import LOCAL_DOMAIN
 
 from .callers import caller_label
-from .errors import ApiError
 from .validation import Limits
 from aichat.runtime import runtime_of
 
@@ -26,22 +27,25 @@ def limits() -> Limits:
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
-    """The context of this call, billed to the caller's site; `site` is a key holder's explicit site_domain,
-    which must be its key's site."""
-    spec = caller_site()
-    if site is not None and site != spec.domain:
-        raise ApiError(400, "site_domain_mismatch",
-                       f"this client key belongs to site {spec.domain}; to bill site {site}, use one of its keys "
-                       f"(flask keys create --site {site})", param="site_domain")
-    return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=spec.domain, site_id=spec.id,
-                       caller=caller_label(), suggestions=suggestions)
+    """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
+    return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
+                       site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions)
 
 
-def caller_site() -> SiteSpec:
-    """The site this request's caller belongs to (until every caller names one, the local site)."""
+def site_domain() -> str:
+    """The caller's site's domain; for the local site, the page's host as before sites existed (from Origin or
+    Referer; `unknown` when neither is sent), so deployments that list AICHAT_ALLOWED_ORIGINS keep their split."""
     caller = g.get("caller")
-    site = getattr(caller, "site", None)
-    return site if site is not None else runtime_of().directory.local_site
+    if caller is not None and caller.site.domain != LOCAL_DOMAIN:
+        return caller.site.domain
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return "unknown"
+    try:
+        host = urlsplit(source).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket: no host to bill
+        return "unknown"
+    return host[:255] if host else "unknown"
 
 
 def note_served(provider: str, model: str) -> None:

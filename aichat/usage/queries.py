@@ -12,8 +12,9 @@ Everything but recent errors reads the daily rollup (AIUsageStats), never the lo
 - latency: over successful attempts; average from the sums, min and max exact, percentiles
   from the histogram narrowed to them (see usage/histogram.py).
 - site_domain filters: a site's domain means that site, by id, whatever domain its rows were
-  written under (a renamed site keeps its history); any other domain matches the rows written
-  under it that belong to no current site (rows from before sites, or of a removed site).
+  written under (a renamed site keeps its history), and the rows that name the domain without
+  belonging to another site: the local site's (whose rows name the page's host, or what its
+  keys name), rows from before sites, and those of a removed site.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from aichat.models.tenancy import Site
 from aichat.models.usage import LATENCY_COLUMNS, AIUsageLog, AIUsageStats
 from aichat.providers.base import redact
+from aichat.tenancy.directory import LOCAL_DOMAIN
 
 from . import histogram
 from .days import each_day, utc_iso
@@ -112,11 +114,10 @@ class _Totals:
 
 def site_filter(session: Session, columns, domain: str):
     """The condition selecting the usage of site `domain` in a table with site_id and site_domain columns."""
-    site_id = session.execute(select(Site.id).where(Site.domain == domain)).scalar()
-    if site_id is None:  # a removed site, a former name of a renamed site (whose rows are the site's now), or none
-        orphan = or_(columns.site_id.is_(None), columns.site_id.not_in(select(Site.id)))
-        return and_(columns.site_domain == domain, orphan)
-    return or_(columns.site_id == site_id, and_(columns.site_id.is_(None), columns.site_domain == domain))
+    owners = select(Site.id).where(Site.domain != LOCAL_DOMAIN)  # sites whose rows are theirs whatever they name
+    by_name = and_(columns.site_domain == domain, or_(columns.site_id.is_(None), columns.site_id.not_in(owners)))
+    site_id = session.execute(owners.where(Site.domain == domain)).scalar()
+    return by_name if site_id is None else or_(columns.site_id == site_id, by_name)
 
 
 def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | None = None,

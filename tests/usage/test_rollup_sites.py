@@ -95,22 +95,35 @@ def test_a_removed_site_keeps_its_history_apart_from_a_new_site_of_that_domain(m
     write_logs(app, [log_row(at(0, 20), site_id=new, site_domain="shop.example.com"),
                      log_row(at(0, 30), site_id=new, site_domain="shop.example.com")])
     roll_up(app)
-    assert stats(app) == [(old, "shop.example.com", 1), (new, "shop.example.com", 2)]
-    assert get(f"{M}/summary?site_domain=shop.example.com").get_json()["requests"] == 2, "the site of that name now"
+    assert stats(app) == [(old, "shop.example.com", 1), (new, "shop.example.com", 2)], "apart in the rollup"
+    assert get(f"{M}/summary?site_domain=shop.example.com").get_json()["requests"] == 3, \
+        "read by domain, the removed site's rows count with the new site's"
     day = today(usage_zone(app.config)).isoformat()
     exported = list(csv.DictReader(io.StringIO(get(f"{M}/export/daily.csv?from={day}&to={day}").get_data(
         as_text=True))))
     assert sorted((int(r["site_id"]), int(r["attempts"])) for r in exported) == [(old, 1), (new, 2)]
 
 
-def test_rows_from_before_sites_are_read_by_their_domain(mon):
+def test_the_local_sites_rows_keep_the_domains_they_name(mon):
+    """The local site serves pages of several hosts (AICHAT_ALLOWED_ORIGINS, keys naming a site_domain): its rows
+    roll up by the domain they name, like rows from before sites, and count for a site of that domain made later."""
     app, at, get = mon
-    shop = add_site(app, "shop.example.com")
-    write_logs(app, [log_row(at(0, 10), site_domain="shop.example.com"),  # no site id: written before 0010
-                     log_row(at(0, 11), site_domain="blog.example.org"),
-                     log_row(at(0, 12), site_id=shop, site_domain="shop.example.com")])
+    with app.app_context():
+        local = db.session.execute(select(Site.id).where(Site.domain == "localhost")).scalar()
+    write_logs(app, [log_row(at(1, 10), site_domain="shop.example.com"),  # no site id: written before 0010
+                     log_row(at(1, 11), site_id=local, site_domain="shop.example.com"),
+                     log_row(at(1, 12), site_id=local, site_domain="blog.example.org"),
+                     log_row(at(1, 13), site_id=local, site_domain="unknown")])
     roll_up(app)
-    assert stats(app) == [(0, "blog.example.org", 1), (0, "shop.example.com", 1), (shop, "shop.example.com", 1)]
-    assert get(f"{M}/summary?site_domain=shop.example.com").get_json()["requests"] == 2
+    assert stats(app) == [(0, "shop.example.com", 1), (local, "blog.example.org", 1),
+                          (local, "shop.example.com", 1), (local, "unknown", 1)]
+    shop = add_site(app, "shop.example.com")  # the site moves from the environment's origins to a site of its own
+    write_logs(app, [log_row(at(0, 10), site_id=shop, site_domain="shop.example.com")])
+    roll_up(app)
+    assert get(f"{M}/summary?site_domain=shop.example.com").get_json()["requests"] == 3
     assert get(f"{M}/summary?site_domain=blog.example.org").get_json()["requests"] == 1
-    assert get(f"{M}/summary").get_json()["requests"] == 3
+    assert get(f"{M}/summary").get_json()["requests"] == 5
+    rename(app, shop, "store.example.com")
+    assert get(f"{M}/summary?site_domain=store.example.com").get_json()["requests"] == 1, \
+        "the rows the site wrote are its own; the older ones named shop.example.com stay under that name"
+    assert get(f"{M}/summary?site_domain=shop.example.com").get_json()["requests"] == 2
