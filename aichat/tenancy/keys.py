@@ -33,7 +33,10 @@ def now() -> datetime:
 
 def check_duration(text: str, what: str, zero: bool = False) -> timedelta:
     """'30d', '12h', '90m', '45s', '2w' as a timedelta; zero only where it means something (`zero`)."""
-    match = _DURATION.match((text or "").strip().lower())
+    clean = (text or "").strip().lower()
+    if zero and clean == "0":
+        return timedelta(0)
+    match = _DURATION.match(clean)
     if not match or (int(match.group(1)) == 0 and not zero):
         raise SpecError(f"{what} {text!r} is not a duration such as 30d, 12h, 90m or 2w"
                         + (" (0 for none)" if zero else ""))

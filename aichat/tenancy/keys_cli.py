@@ -169,9 +169,9 @@ def revoke(key_or_prefix: str, no_wait: bool) -> None:
 def rotate(key_or_prefix: str, grace: str, expires: str | None) -> None:
     """Issue a new key for the same site, models and limits, printed alone on standard output; the old one
     works until the grace period ends (with --grace 0, waits until every server refuses it)."""
+    grace_period, lifetime = _duration(grace, "--grace", zero=True), _duration(expires, "--expires")
     row = _find(key_or_prefix)
-    issued, old_after = keys.rotate(db.session, row, _duration(grace, "--grace", zero=True),
-                                    _duration(expires, "--expires"))
+    issued, old_after = keys.rotate(db.session, row, grace_period, lifetime)
     _audit("keys.rotate", issued.before, old_after)
     _audit("keys.create", None, issued.after)
     click.echo(issued.key)
