@@ -71,8 +71,8 @@ class AIUsageStats(db.Model):
 
     The site is its id, so renaming a domain does not split its history; `site_domain` is the site's
     domain when the day was rolled up. Rows of the local site (pages of several hosts) and rows without
-    a site id (from before sites) are grouped by the domain they name too. `day` is a calendar day in AICHAT_TIMEZONE. Exact: every sum equals the same sum over
-    the logs of that day. `upstream` is the upstream's name and `provider` its kind (both are in
+    a site id (from before sites) are grouped by the domain they name too. `day` is a calendar day in
+    AICHAT_TIMEZONE. Exact: every sum equals the same sum over the logs of that day. `upstream` is the upstream's name and `provider` its kind (both are in
     the group: a name removed and added again may come back with another kind). `caller` is ''
     for browser calls; `currency` is '' where no cost was computed. attempts counts log rows;
     requests counts first attempts (one per client request); latency columns cover successful

@@ -144,7 +144,8 @@ def _aggregate(day: date, start: datetime, end: datetime):
     buckets.append(_count_if(and_(timed, _L.latency_ms > lower)))
     values = {
         "day": literal(day, Date),
-        "site_id": _L.site_id, "site_domain": func.coalesce(func.nullif(by_name, ""), _SITE.c.domain, func.max(_L.site_domain)),
+        "site_id": _L.site_id,
+        "site_domain": func.coalesce(func.nullif(by_name, ""), _SITE.c.domain, func.max(_L.site_domain)),
         "upstream": _L.upstream, "provider": _L.provider, "model": model,
         "caller": caller, "currency": currency,
         "attempts": func.count(),

@@ -3,9 +3,9 @@
 `site_id` is a plain indexed integer, with no foreign key: usage history outlives a removed site.
 Rows written before sites existed keep NULL (their `site_domain` is all they name); the rollup
 groups them, and the local site's rows, by domain as before, and every other site's rows by site
-id alone, so a renamed domain does not split a site's history. The id joins the rollup's group key. On SQLite the site table is rebuilt
-with AUTOINCREMENT: without it a removed site's id goes to the next site made, which would inherit
-its usage history.
+id alone, so a renamed domain does not split a site's history. The id joins the rollup's group
+key. On SQLite the site table is rebuilt with AUTOINCREMENT: without it a removed site's id goes to
+the next site made, which would inherit its usage history.
 
 Revision ID: 0010
 Revises: 0009
