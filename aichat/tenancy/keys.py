@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, contains_eager, object_session
 
 from aichat.models import ClientKey, Site
 
@@ -104,7 +104,9 @@ def find(session: Session, key_or_prefix: str) -> ClientKey:
             raise SpecError(f"no client key {given[:_VISIBLE]}… (the key given is not one of this gateway's)")
         return row
     if not given.startswith(KEY_PREFIX) or len(given) < _SHORTEST_PREFIX or not given.isprintable():
-        raise SpecError(f"{given[:_VISIBLE]!r} is not a client key prefix: give the key's visible start, such as "
+        # Not echoed unless it is one of ours: it might be another secret pasted by mistake.
+        shown = repr(given) if given.startswith(KEY_PREFIX) else "the value given"
+        raise SpecError(f"{shown} is not a client key prefix: give the key's visible start, such as "
                         f"{KEY_PREFIX}ab12cd34 (see flask keys list)")
     rows = session.execute(select(ClientKey).where(ClientKey.prefix.startswith(given, autoescape=True))
                            .order_by(ClientKey.id).limit(6)).scalars().all()
@@ -125,7 +127,7 @@ def site_by_domain(session: Session, domain: str) -> Site:
 
 
 def listed(session: Session, domain: str | None = None) -> list[ClientKey]:
-    query = select(ClientKey).join(Site).order_by(Site.domain, ClientKey.id)
+    query = select(ClientKey).join(Site).options(contains_eager(ClientKey.site)).order_by(Site.domain, ClientKey.id)
     if domain is not None:
         query = query.where(ClientKey.site_id == site_by_domain(session, domain).id)
     return list(session.execute(query).scalars())

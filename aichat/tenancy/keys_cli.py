@@ -22,7 +22,7 @@ from aichat.models import ClientKey
 
 from . import keys
 from .specs import LIMIT_NAMES, SpecError
-from .store import _VISIBLE
+from .store import _VISIBLE, KEY_PREFIX
 
 # Bad input (unknown site or key, ambiguous prefix, bad duration or limit): one line on stderr, exit code 2.
 _refusals = refusing(SpecError, exit_code=2)
@@ -49,8 +49,10 @@ def _find(key_or_prefix: str) -> ClientKey:
             raise SpecError("no key on standard input: pipe the whole key in, e.g. flask keys show - < key.txt")
         return keys.find(db.session, given)
     if len(key_or_prefix) > _VISIBLE:
+        ours = key_or_prefix.startswith(KEY_PREFIX)  # anything else is not echoed: it may be another secret
+        prefix = key_or_prefix[:_VISIBLE] if ours else f"({KEY_PREFIX}…, see flask keys list)"
         raise SpecError(f"a whole key on the command line is seen by ps and shell history: give its prefix "
-                        f"{key_or_prefix[:_VISIBLE]}, or - and the key on standard input")
+                        f"{prefix}, or - and the key on standard input")
     return keys.find(db.session, key_or_prefix)
 
 
