@@ -82,6 +82,7 @@ def init_gateway(app: Flask) -> None:
     from .api.validation import Limits
     from .gateway import build_health
     from .jobs import Jobs
+    from .tenancy import last_used
     from .tenancy.live import LiveTenancy
     from .upstreams.live import LiveGateway
     from .telemetry import metrics_of, observing
@@ -113,6 +114,9 @@ def init_gateway(app: Flask) -> None:
     runtime.limits = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     runtime.tenancy = tenancy = LiveTenancy(app)
     jobs.every("tenancy-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], tenancy.poll)  # in every process
+    runtime.keys_used = keys_used = last_used.LastUsed(app)
+    app.after_request(keys_used.after_request)
+    jobs.every("client-keys-last-used", last_used.RESOLUTION, keys_used.flush)  # in every process
 
 
 def init_web(app: Flask) -> None:

@@ -13,7 +13,8 @@ def register_cli(app: Flask) -> None:
     from .upstreams.cli import upstreams
     from .usage.prices_cli import prices
     from .usage.tokens_cli import tokens
+    from .tenancy.keys_cli import keys_group
 
-    for command in (users, upstreams, prices, tokens, usage, verify):
+    for command in (users, upstreams, keys_group, prices, tokens, usage, verify):
         app.cli.add_command(command)
     app.cli.add_command(audit_group, "audit")

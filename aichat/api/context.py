@@ -6,10 +6,12 @@ from urllib.parse import urlsplit
 from flask import g, request
 
 from aichat.gateway import CallContext, Gateway
+from aichat.gateway.routing import Router
 from aichat.lifecycle import Lifecycle
-from aichat.tenancy import LOCAL_DOMAIN
+from aichat.tenancy import LOCAL_DOMAIN, ClientKeySpec
 
 from .callers import caller_label
+from .errors import ApiError
 from .validation import Limits
 from aichat.runtime import runtime_of
 
@@ -29,7 +31,25 @@ def limits() -> Limits:
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
     """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
-                       caller=caller_label(), suggestions=suggestions)
+                       site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions)
+
+
+def check_model(model: str | None) -> None:
+    """403 when the caller's client key may not use `model` (or, with none asked, the default model); a key
+    without a list of models may use every model. Checked before anything is sent upstream."""
+    key = g.caller.key
+    if key is None or not key.models:
+        return
+    router = gateway().router
+    name = model or router.default_model
+    if not key_allows(key, router, name):
+        raise ApiError(403, "model_not_allowed", f"this API key may not use model {name!r}; it may use "
+                                                 f"{', '.join(key.models)}", param="model")
+
+
+def key_allows(key: ClientKeySpec, router: Router, name: str) -> bool:
+    """May `key` use model `name`? An alias counts as the model it stands for, `upstream/model` as the model."""
+    return any(key.allows_model(n) for n in (name, router.aliases.get(name, name), name.partition("/")[2]) if n)
 
 
 def site_domain() -> str:

@@ -26,6 +26,7 @@ def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""
     data = validation.json_body(request)
     req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
+    context.check_model(req.model)
     site = validation.site_domain(data, allowed=g.caller.names_sites)
     ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
     if req.stream:
