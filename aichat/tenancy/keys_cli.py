@@ -39,6 +39,9 @@ def keys_group() -> None:
 
 def _audit(action: str, before: dict | None, after: dict | None) -> None:
     """The one place each change is handed to the audit log (before and after, no secrets in them)."""
+    from aichat import audit
+
+    audit.record(action, "client_key", (after or before or {}).get("prefix", ""), before=before, after=after)
 
 
 def _find(key_or_prefix: str) -> ClientKey:

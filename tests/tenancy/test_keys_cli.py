@@ -200,3 +200,20 @@ def test_every_change_bumps_the_tenancy_version(app, flask, shop):
     ok(flask("keys", "revoke", key[:17]))
     ok(flask("keys", "list"))
     assert version() == start + 3
+
+
+def test_every_key_change_is_audited_by_prefix_and_no_key_reaches_the_log(app, flask, shop):
+    from aichat.models import AuditEvent
+
+    first = create(flask, "--site", shop, "--name", "backend")
+    second = ok(flask("keys", "rotate", first[:17], "--grace", "1h")).stdout.strip()
+    ok(flask("keys", "revoke", second[:17], "--no-wait"))
+    with app.app_context():
+        events = db.session.execute(select(AuditEvent).where(AuditEvent.target_type == "client_key")
+                                    .order_by(AuditEvent.id)).scalars().all()
+        seen = [(e.action, e.target) for e in events]
+        text_of_rows = " ".join(f"{e.before} {e.after} {e.target}" for e in events)
+    assert seen == [("keys.create", first[:17]), ("keys.rotate", first[:17]), ("keys.create", second[:17]),
+                    ("keys.revoke", second[:17])]
+    assert first not in text_of_rows and second not in text_of_rows
+    assert key_digest(first).hex() not in text_of_rows
