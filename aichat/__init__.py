@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
+from .limits.quota import RATELIMIT_HEADERS
 from .runtime import KEY, Runtime, runtime_of
 
 __version__ = "0.5.0"
@@ -25,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_telemetry(app)
     init_extensions(app)
     init_gateway(app)
+    init_limits(app)
     init_web(app)
     init_cli(app)
     return app
@@ -69,7 +71,7 @@ def init_extensions(app: Flask) -> None:
     login_manager.login_view = "admin.login"
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
-                  expose_headers=["X-Request-ID", "Retry-After"], max_age=600)
+                  expose_headers=["X-Request-ID", "Retry-After", *RATELIMIT_HEADERS], max_age=600)
     if app.config["AICHAT_TRUSTED_PROXIES"]:
         hops = app.config["AICHAT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -111,6 +113,14 @@ def init_gateway(app: Flask) -> None:
     runtime.limits = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     runtime.tenancy = tenancy = LiveTenancy(app)
     jobs.every("tenancy-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], tenancy.poll)  # in every process
+
+
+def init_limits(app: Flask) -> None:
+    """The limits and budgets of sites and client keys: counted in memory, or in Redis when REDIS_URL is set;
+    each call is settled by the gateway's end-of-call hook."""
+    from .api.limits import init_limits as init
+
+    init(app)
 
 
 def init_web(app: Flask) -> None:

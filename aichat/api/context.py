@@ -28,7 +28,7 @@ def limits() -> Limits:
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
     """The context of this call; `site` is a key holder's explicit site_domain, which wins over Origin."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
-                       caller=caller_label(), suggestions=suggestions)
+                       caller=caller_label(), suggestions=suggestions, hold=g.get("reservation"))
 
 
 def site_domain() -> str:

@@ -23,6 +23,7 @@ class CallContext:
     site_domain: str = "unknown"
     caller: str | None = None
     suggestions: bool = False
+    hold: object | None = None  # what the end-of-call hooks settle for this call (its limits reservation)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 _UNITS = {"rpm": "requests", "rpm_ip": "requests from one address", "rpm_user": "requests from one user",
           "tpm": "tokens", "tpd": "tokens", "cost_day": "", "cost_month": ""}
 _ADVERB = {"day": "daily", "month": "monthly"}
+RATELIMIT_HEADERS = tuple(f"x-ratelimit-{what}-{group}" for group in ("requests", "tokens")
+                          for what in ("limit", "remaining", "reset"))
 
 
 class LimitExceeded(Exception):
