@@ -7,6 +7,7 @@ cannot be reached the counters move to this process's memory (the fallback), sai
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 
@@ -20,34 +21,37 @@ from .plan import Counter
 PART = "limits and budgets"  # how the Dependency names this use of Redis
 RETRY_SECONDS = 2.0  # while Redis is away, how often a request tries it again (paying at most one timeout)
 
-# KEYS: the counters; ARGV: per counter limit, need, amount, expires-at (epoch seconds).
+# The numbers go as one JSON argument: redis-py encodes each argument apart, and 56 of them cost more
+# CPU than the rest of the call.
+# KEYS: the counters; ARGV[1]: [limit, need, amount, expires-at (epoch seconds)] per counter, flattened.
 # Returns {0, value after, ...}, or {i, value} for the first counter without room (nothing is added then).
 _RESERVE = """
+local a = cjson.decode(ARGV[1])
 local values = {0}
 for i = 1, #KEYS do
   local b = (i - 1) * 4
   local value = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if value + tonumber(ARGV[b + 2]) > tonumber(ARGV[b + 1]) then
+  if value + a[b + 2] > a[b + 1] then
     return {i, value}
   end
   values[i + 1] = value
 end
 for i = 1, #KEYS do
   local b = (i - 1) * 4
-  local amount = tonumber(ARGV[b + 3])
-  if amount ~= 0 then
-    values[i + 1] = redis.call('INCRBY', KEYS[i], amount)
-    redis.call('EXPIREAT', KEYS[i], ARGV[b + 4])
+  if a[b + 3] ~= 0 then
+    values[i + 1] = redis.call('INCRBY', KEYS[i], a[b + 3])
+    redis.call('EXPIREAT', KEYS[i], a[b + 4])
   end
 end
 return values
 """
 
-# KEYS: the counters; ARGV: per counter delta, expires-at. A window already over is deleted by EXPIREAT.
+# KEYS: the counters; ARGV[1]: [delta, expires-at] per counter. A window already over is deleted by EXPIREAT.
 _ADJUST = """
+local a = cjson.decode(ARGV[1])
 for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
-  redis.call('EXPIREAT', KEYS[i], ARGV[2 * i])
+  redis.call('INCRBY', KEYS[i], a[2 * i - 1])
+  redis.call('EXPIREAT', KEYS[i], a[2 * i])
 end
 return 1
 """
@@ -86,7 +90,7 @@ class RedisCounters:
         for counter in counters:
             args += (counter.limit, counter.need, counter.amount, counter.window.reset + 1)
         try:
-            reply = self._reserve(keys=[self.prefix + counter.key for counter in counters], args=args)
+            reply = self._reserve(keys=[self.prefix + counter.key for counter in counters], args=[json.dumps(args)])
         except redis.RedisError as exc:
             self._lost(exc)
             return self.fallback.reserve(counters, now)
@@ -107,7 +111,7 @@ class RedisCounters:
         for _, delta, expires in changes:
             args += (delta, expires)
         try:
-            self._adjust(keys=[self.prefix + key for key, _, _ in changes], args=args)
+            self._adjust(keys=[self.prefix + key for key, _, _ in changes], args=[json.dumps(args)])
         except redis.RedisError as exc:
             self._lost(exc)
             self.fallback.adjust(changes, now)
