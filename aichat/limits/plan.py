@@ -1,7 +1,7 @@
 """What one request is counted against: a counter per limit of its site and of its client key.
 
 A counter names one window of one limit of one owner (`site12:tpm:1767225600`), so every process
-and instance counting the same thing names the same counter. Requests, tokens and micro-units of
+and instance counting the same thing names the same counter. Requests, tokens and 1e-10ths of
 the limit's currency are whole numbers, which is what Redis counts atomically.
 """
 from __future__ import annotations
@@ -13,7 +13,10 @@ from aichat.tenancy.specs import ClientKeySpec, Limits, SiteSpec
 
 from .windows import DAY, MINUTE, MONTH, Window
 
-MICRO = Decimal(1_000_000)  # budgets are counted in millionths of their currency
+# Budgets are counted in the cost column's quantum (1e-10 of their currency), so a call's cost is added
+# exactly; Redis counts in 64 bits, enough for 900 million a window.
+PLACES = 10
+UNIT = Decimal(10) ** PLACES
 # Each limit: the window it counts in, what it counts, and the code a refusal carries.
 RATE, TOKENS, BUDGET = "rate_limited", "tokens_exhausted", "budget_exhausted"
 REQUEST_LIMITS = ("rpm", "rpm_ip", "rpm_user")
@@ -70,7 +73,7 @@ def counters(owner: str, kind: str, limits: Limits, windows: dict[str, Window], 
         if budget is not None:
             window = windows[window_name]
             # A budget passes while any of it is left: the price is known only once an upstream answered.
-            found.append(Counter(f"{owner}:{name}:{window.start}", int(budget * MICRO), 1, 0, name, kind, kind,
+            found.append(Counter(f"{owner}:{name}:{window.start}", int(budget * UNIT), 1, 0, name, kind, kind,
                                  window))
     return found
 
@@ -79,13 +82,13 @@ def needs_tokens(limits: Limits) -> bool:
     return limits.tpm is not None or limits.tpd is not None
 
 
-def micro(cost: Decimal) -> int:
-    """A cost in millionths, rounded up: a budget is never under-counted."""
-    return int((cost * MICRO).to_integral_value(rounding=ROUND_CEILING))
+def units(cost: Decimal) -> int:
+    """A cost in counted units, rounded up (costs already come in them): a budget is never under-counted."""
+    return int((cost * UNIT).to_integral_value(rounding=ROUND_CEILING))
 
 
 def shown(counter_name: str, value: int) -> int | str:
     """A counted value as people read it: money back in its currency (a string, exact), the rest as is."""
     if counter_name in ("cost_day", "cost_month"):
-        return f"{Decimal(value).scaleb(-6).normalize():f}"
+        return f"{Decimal(value).scaleb(-PLACES).normalize():f}"
     return value

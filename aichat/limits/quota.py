@@ -20,7 +20,7 @@ from decimal import Decimal
 from aichat.tenancy.specs import ClientKeySpec, Limits, SiteSpec
 
 from . import plan
-from .plan import BUDGET, RATE, TOKENS, Counter, counters, micro, needs_tokens, owner_id, shown
+from .plan import BUDGET, RATE, TOKENS, Counter, counters, needs_tokens, owner_id, shown, units
 from .windows import Windows
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Quota:
                 changes.append((counter.key, used - reservation.tokens, expires))
             elif counter.code == BUDGET and cost:
                 if currency == reservation.currencies[counter.owner]:
-                    changes.append((counter.key, micro(cost), expires))
+                    changes.append((counter.key, units(cost), expires))
                 else:
                     self._tell_once(f"{counter.owner}:{currency}", "a call priced in %s is not counted against a "
                                     "budget in %s", currency, reservation.currencies[counter.owner])

@@ -94,14 +94,14 @@ def test_a_daily_budget_stops_traffic_once_spent(limited_app, fake_openai):
     error = refused.json["error"]
     assert error["code"] == "budget_exhausted"
     assert {k: error["limit"][k] for k in ("name", "window", "limit", "used", "currency")} == {
-        "name": "cost_day", "window": "day", "limit": "0.00004", "used": "0.000041", "currency": "USD"}
+        "name": "cost_day", "window": "day", "limit": "0.00004", "used": "0.0000405", "currency": "USD"}
     assert sent(fake_openai) == 3
 
 
 def test_a_failed_call_gives_its_tokens_back_and_a_stream_settles_at_its_end(limited_app, fake_openai):
     key = add_key(limited_app, tpm=1000, rpm=100)
     client = limited_app.test_client()
-    fake_openai.plan(error="invalid_request_error", times=1)
+    fake_openai.plan(error="context_length_exceeded", times=1)
     assert v1(client, key).status_code == 400
     assert used(limited_app, "tpm", key=True) == 0 and used(limited_app, "rpm", key=True) == 1
     assert v1(client, key, model="no-such-model").status_code == 404

@@ -134,15 +134,15 @@ def test_a_budget_passes_while_any_is_left_and_stops_when_spent(store):
     for _ in range(3):
         q.settle(q.reserve(s, None, None, None, lambda: 0), 5, Decimal("0.003"), "USD")
     last = q.reserve(s, None, None, None, lambda: 0)  # 0.009 spent: some left
-    q.settle(last, 5, Decimal("0.0010000001"), "USD")  # rounded up, never under-counted
+    q.settle(last, 5, Decimal("0.00100000001"), "USD")  # past the 10th place: rounded up, never under
     exc = refused(q, s)
     assert exc.code == "budget_exhausted"
     assert exc.details() == {"name": "cost_day", "scope": "site", "owner": "site", "window": "day",
-                             "limit": "0.01", "used": "0.010001", "currency": "USD",
+                             "limit": "0.01", "used": "0.0100000001", "currency": "USD",
                              "resets_at": iso(T0 - T0 % 86400 + 86400), "retry_after": 86400 - T0 % 86400}
     assert "daily budget of 0.01 USD for this site is spent" in exc.message
     view = {row["name"]: row for row in q.view(s)}
-    assert view["cost_month"]["used"] == "0.010001" and view["cost_month"]["remaining"] == "0.989999"
+    assert view["cost_month"]["used"] == "0.0100000001" and view["cost_month"]["remaining"] == "0.9899999999"
 
 
 def test_a_cost_in_another_currency_is_not_added_to_the_budget(store, caplog):
