@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aichat.gateway.tokens import estimate_tokens  # noqa: E402
-from aichat.limits import MemoryCounters, Quota, Windows  # noqa: E402
+from aichat.limits import Estimate, MemoryCounters, Quota, Windows  # noqa: E402
 from aichat.limits.shared import RedisCounters  # noqa: E402
 from aichat.tenancy.specs import ClientKeySpec, SiteSpec, check_limits  # noqa: E402
 
@@ -43,7 +43,7 @@ def engine_round(quota: Quota, n: int) -> tuple[float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     for i in range(n):
         def estimate():
-            return sum(estimate_tokens(m["content"]) + 4 for m in MESSAGES) + 256
+            return Estimate(sum(estimate_tokens(m["content"]) + 4 for m in MESSAGES) + 256, Decimal("0.0002"), "USD")
 
         held = quota.reserve(SITE, KEY, "203.0.113.7", f"user-{i % 50}", estimate)
         held.headers()

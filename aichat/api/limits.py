@@ -11,12 +11,15 @@ import functools
 import logging
 from contextlib import nullcontext
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from flask import Flask, current_app, g, has_app_context, request
 
 from aichat.gateway.attempt import CallOutcome
 from aichat.gateway.tokens import estimate_tokens
-from aichat.limits import LimitExceeded, MemoryCounters, Quota, Windows
+from aichat.providers.base import Usage
+from aichat.gateway import UnknownModel
+from aichat.limits import Estimate, LimitExceeded, MemoryCounters, Quota, Windows
 from aichat.limits.plan import BUDGET
 from aichat.runtime import runtime_of
 from aichat.usage.days import usage_zone
@@ -68,15 +71,16 @@ def quota_view(quota: Quota, directory, domain: str | None = None) -> dict:
     return {"scope": "shared" if shared else "worker_process", "sites": sites}
 
 
-def estimate(site) -> int:
-    """The request's tokens as the gateway estimates prompts, plus the completion it may ask for.
+def estimate(site) -> Estimate:
+    """The request's tokens as the gateway estimates prompts, plus the completion it may ask for, and their cost
+    at the price of the model it will be sent to first.
 
     Read from the raw body (parsed once, kept by Flask for the view): a body the view will refuse costs
     an estimate that is given back.
     """
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        return 0
+        return Estimate()
     prompt = 0
     messages = data.get("messages")
     for message in messages if isinstance(messages, list) else ():
@@ -84,9 +88,29 @@ def estimate(site) -> int:
         if isinstance(content, str):
             prompt += estimate_tokens(content) + 4
     asked = data.get("max_tokens", data.get("max_completion_tokens"))
-    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
-        return prompt + asked
-    return prompt + (site.preset.max_tokens or current_app.config["AICHAT_LIMITS_COMPLETION_ESTIMATE"])
+    if not (isinstance(asked, int) and not isinstance(asked, bool) and asked > 0):
+        asked = site.preset.max_tokens or current_app.config["AICHAT_LIMITS_COMPLETION_ESTIMATE"]
+    model = data.get("model") if isinstance(data.get("model"), str) else site.preset.default_model
+    cost, currency = _price(Usage(prompt_tokens=prompt, completion_tokens=asked), model)
+    return Estimate(prompt + asked, cost, currency)
+
+
+def _price(usage: Usage, model: str | None):
+    """(cost, currency) of `usage` on the first upstream that would serve `model`; (None, None) when not known.
+
+    The prices are the ones the usage writer loaded last: the request never reads the table for this."""
+    runtime = runtime_of()
+    book = runtime.prices.current() if runtime.prices is not None else None
+    if book is None:
+        return None, None
+    gateway = runtime.gateway
+    try:
+        route = gateway.router.plan_for(model)[0]
+    except UnknownModel:
+        return None, None  # the view answers 404
+    if gateway.upstreams[route.upstream].kind == "demo":
+        return Decimal(0), None
+    return book.cost(usage, route.model, datetime.now(timezone.utc))
 
 
 def init_limits(app: Flask) -> None:

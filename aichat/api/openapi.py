@@ -106,12 +106,14 @@ def _schemas() -> dict:
                                                          "one client address's, or one end user's"},
             "owner": {"enum": ["site", "key"], "description": "whose limit it is"},
             "window": WINDOW, "limit": AMOUNT, "used": AMOUNT,
-            "requested": {**COUNT, "description": "what this request needed (requests: 1; tokens: its estimate)"},
+            "requested": {"type": ["integer", "string", "null"],
+                          "description": "what this request needed: 1 request, its estimated tokens, or its estimated "
+                                         "cost (null: its model has no price in the budget's currency)"},
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "resets_at": {"type": "string", "format": "date-time"},
             "retry_after": {"type": "integer", "minimum": 1, "description": "seconds, as in Retry-After"},
         }, "The limit a 429 refused the request for (codes rate_limited, tokens_exhausted, budget_exhausted); "
-           "nothing was sent upstream and nothing was counted.", optional=("requested", "currency")),
+           "nothing was sent upstream and nothing was counted.", optional=("currency",)),
         "LimitUse": _obj({"name": LIMIT_NAME, "window": WINDOW, "limit": AMOUNT, "used": AMOUNT,
                           "remaining": AMOUNT, "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
                           "resets_at": {"type": "string", "format": "date-time"}},

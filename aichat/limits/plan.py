@@ -51,9 +51,22 @@ def owner_id(site: SiteSpec, key: ClientKeySpec | None = None) -> str:
     return f"site{site.id}" if site.id is not None else f"site:{site.domain}"
 
 
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a request is expected to use: its tokens, and their cost when its model has a price."""
+
+    tokens: int = 0
+    cost: Decimal | None = None
+    currency: str | None = None
+
+    def units(self, currency: str) -> int | None:
+        """The estimated cost in counted units of a budget in `currency`; None when unknown in it."""
+        return units(self.cost) if self.cost is not None and self.currency == currency else None
+
+
 def counters(owner: str, kind: str, limits: Limits, windows: dict[str, Window], ip: str | None,
-             end_user: str | None, tokens: int) -> list[Counter]:
-    """The counters of one owner's limits for a request from `ip` (and `end_user`) estimated at `tokens`."""
+             end_user: str | None, estimate: Estimate) -> list[Counter]:
+    """The counters of one owner's limits for a request from `ip` (and `end_user`) expected to use `estimate`."""
     found = []
     minute = windows[MINUTE]
     if limits.rpm is not None:
@@ -67,19 +80,24 @@ def counters(owner: str, kind: str, limits: Limits, windows: dict[str, Window], 
         limit = getattr(limits, name)
         if limit is not None:
             window = windows[window_name]
-            found.append(Counter(f"{owner}:{name}:{window.start}", limit, tokens, tokens, name, kind, kind, window))
+            found.append(Counter(f"{owner}:{name}:{window.start}", limit, estimate.tokens, estimate.tokens, name,
+                                 kind, kind, window))
+    cost = None
     for name, window_name in BUDGET_LIMITS:
         budget = getattr(limits, name)
         if budget is not None:
             window = windows[window_name]
-            # A budget passes while any of it is left: the price is known only once an upstream answered.
-            found.append(Counter(f"{owner}:{name}:{window.start}", int(budget * UNIT), 1, 0, name, kind, kind,
-                                 window))
+            cost = estimate.units(limits.currency) if cost is None else cost
+            # Without a price in the budget's currency, a budget passes while any of it is left.
+            need, amount = (1, 0) if cost is None else (cost, cost)
+            found.append(Counter(f"{owner}:{name}:{window.start}", int(budget * UNIT), need, amount, name, kind,
+                                 kind, window))
     return found
 
 
-def needs_tokens(limits: Limits) -> bool:
-    return limits.tpm is not None or limits.tpd is not None
+def needs_estimate(limits: Limits) -> bool:
+    return (limits.tpm is not None or limits.tpd is not None or limits.cost_day is not None
+            or limits.cost_month is not None)
 
 
 def units(cost: Decimal) -> int:

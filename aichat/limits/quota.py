@@ -2,10 +2,10 @@
 
 A request is counted against every limit of its site and of its client key at once (plan.py): the
 counters are checked and incremented as one atomic step (in this process's memory, or in Redis for
-the whole fleet), with tokens reserved at the request's estimate. When the call ends, the gateway's
-end-of-call hook settles it: tokens are corrected to the real usage and the exact cost is added to the
-budgets; a call that failed gives its reserved tokens back. So requests in flight can overshoot a token
-limit only by what their estimates missed, and a budget only by their own cost. Plain Python, no Flask.
+the whole fleet), with tokens and cost reserved at the request's estimate. When the call ends, the
+gateway's end-of-call hook settles it: the estimates are replaced by the real tokens and the exact
+cost; a call that failed gives them back. So requests in flight can overshoot a limit only by what
+their estimates missed (a budget whose model has no price yet: by their cost). Plain Python, no Flask.
 """
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ from decimal import Decimal
 from aichat.tenancy.specs import ClientKeySpec, Limits, SiteSpec
 
 from . import plan
-from .plan import BUDGET, RATE, TOKENS, Counter, counters, needs_tokens, owner_id, shown, units
+from .plan import BUDGET, RATE, TOKENS, Counter, Estimate, counters, needs_estimate, owner_id, shown, units
 from .windows import Windows
 
 log = logging.getLogger(__name__)
+
+NOTHING = Estimate()
 
 _UNITS = {"rpm": "requests", "rpm_ip": "requests from one address", "rpm_user": "requests from one user",
           "tpm": "tokens", "tpd": "tokens", "cost_day": "", "cost_month": ""}
@@ -51,7 +53,9 @@ class LimitExceeded(Exception):
         c = self.counter
         whose = f"this {c.owner}"
         if c.code == BUDGET:
-            what = f"the {_ADVERB[c.window.name]} budget of {shown(c.name, c.limit)} {self.currency} for {whose} is spent"
+            what = (f"the {_ADVERB[c.window.name]} budget of {shown(c.name, c.limit)} {self.currency} for {whose} "
+                    f"is spent ({shown(c.name, self.used)} used" + (
+                        f", this request may cost {shown(c.name, c.need)})" if c.amount else ")"))
         elif c.code == TOKENS:
             what = (f"the limit of {c.limit} tokens per {c.window.name} for {whose} is reached "
                     f"({self.used} used, this request needs about {c.need})")
@@ -64,20 +68,19 @@ class LimitExceeded(Exception):
         c = self.counter
         return {"name": c.name, "scope": c.scope, "owner": c.owner, "window": c.window.name,
                 "limit": shown(c.name, c.limit), "used": shown(c.name, self.used),
-                **({"currency": self.currency} if c.code == BUDGET else {"requested": c.need}),
+                "requested": shown(c.name, c.need) if c.code != BUDGET or c.amount else None,
+                **({"currency": self.currency} if c.code == BUDGET else {}),
                 "resets_at": _iso(c.window.reset), "retry_after": self.retry_after}
 
 
 class Reservation:
     """What one request holds until its call ends; settled or released once."""
 
-    __slots__ = ("counters", "values", "tokens", "currencies", "now", "done")
+    __slots__ = ("counters", "values", "currencies", "now", "done")
 
-    def __init__(self, counters: list[Counter], values: list[int], tokens: int, currencies: dict[str, str],
-                 now: float):
-        self.counters = counters
+    def __init__(self, counters: list[Counter], values: list[int], currencies: dict[str, str], now: float):
+        self.counters = counters  # each with what this request added to it (`amount`)
         self.values = values  # each counter's value just after this request was added
-        self.tokens = tokens
         self.currencies = currencies  # owner -> the currency of its budgets
         self.now = now
         self.done = False
@@ -116,49 +119,48 @@ class Quota:
         self._lock = threading.Lock()
 
     def reserve(self, site: SiteSpec, key: ClientKeySpec | None, ip: str | None, end_user: str | None,
-                estimate: Callable[[], int]) -> Reservation | None:
+                estimate: Callable[[], Estimate]) -> Reservation | None:
         """Count a request against every limit it falls under, or raise LimitExceeded; None when it has none.
 
-        `estimate` gives the request's tokens (prompt and completion); it is asked only when a token limit applies.
+        `estimate` gives the request's tokens (prompt and completion) and their cost; it is asked only when a
+        token limit or a budget applies.
         """
         site_limits, key_limits = site.limits, key.limits if key is not None else None
         if not site_limits.any and (key_limits is None or not key_limits.any):
             return None
         now = self._clock()
         windows = self.windows.at(now)
-        tokens = estimate() if needs_tokens(site_limits) or (key_limits is not None and needs_tokens(key_limits)) else 0
-        found = counters(owner_id(site), "site", site_limits, windows, ip, end_user, tokens)
+        expected = (estimate() if needs_estimate(site_limits) or (key_limits is not None and needs_estimate(key_limits))
+                    else NOTHING)
+        found = counters(owner_id(site), "site", site_limits, windows, ip, end_user, expected)
         currencies = {"site": site_limits.currency}
         if key_limits is not None and key_limits.any:
-            found += counters(owner_id(site, key), "key", key_limits, windows, ip, end_user, tokens)
+            found += counters(owner_id(site, key), "key", key_limits, windows, ip, end_user, expected)
             currencies["key"] = key_limits.currency
         refused, values = self.store.reserve(found, now)
         if refused >= 0:
             counter = found[refused]
             raise LimitExceeded(counter, values[refused], now, currencies[counter.owner])
-        return Reservation(found, values, tokens, currencies, now)
+        return Reservation(found, values, currencies, now)
 
-    def settle(self, reservation: Reservation, tokens: int | None, cost: Decimal | None,
-               currency: str | None) -> None:
-        """The call is over: its real tokens replace the estimate, its cost goes to the budgets (once)."""
+    def settle(self, reservation: Reservation, tokens: int, cost: Decimal | None, currency: str | None) -> None:
+        """The call is over: its real tokens and exact cost replace the estimates (once)."""
         if not reservation.claim():
             return
-        used = reservation.tokens if tokens is None else tokens
         changes = []
         for counter in reservation.counters:
-            expires = counter.window.reset + 1
-            if counter.code == TOKENS and used != reservation.tokens:
-                changes.append((counter.key, used - reservation.tokens, expires))
-            elif counter.code == BUDGET and cost:
-                if currency == reservation.currencies[counter.owner]:
-                    changes.append((counter.key, units(cost), expires))
-                else:
-                    self._tell_once(f"{counter.owner}:{currency}", "a call priced in %s is not counted against a "
-                                    "budget in %s", currency, reservation.currencies[counter.owner])
+            if counter.code == TOKENS:
+                used = tokens
+            elif counter.code == BUDGET:
+                used = self._spent(cost, currency, reservation.currencies[counter.owner])
+            else:
+                continue
+            if used != counter.amount:
+                changes.append((counter.key, used - counter.amount, counter.window.reset + 1))
         self.store.adjust(changes, self._clock())
 
     def release(self, reservation: Reservation) -> None:
-        """The call failed before using anything: its reserved tokens are given back (its request still counts)."""
+        """The call failed before using anything: its estimates are given back (its request still counts)."""
         self.settle(reservation, 0, None, None)
 
     def view(self, site: SiteSpec, key: ClientKeySpec | None = None) -> list[dict]:
@@ -166,12 +168,21 @@ class Quota:
         limits: Limits = key.limits if key is not None else site.limits
         kind = "key" if key is not None else "site"
         now = self._clock()
-        found = [c for c in counters(owner_id(site, key), kind, limits, self.windows.at(now), None, None, 0)]
+        found = counters(owner_id(site, key), kind, limits, self.windows.at(now), None, None, NOTHING)
         values = self.store.read([c.key for c in found], now)
         return [{"name": c.name, "window": c.window.name, "limit": shown(c.name, c.limit),
                  "used": shown(c.name, value), "remaining": shown(c.name, max(0, c.limit - value)),
                  **({"currency": limits.currency} if c.code == BUDGET else {}),
                  "resets_at": _iso(c.window.reset)} for c, value in zip(found, values)]
+
+    def _spent(self, cost: Decimal | None, currency: str | None, budget_currency: str) -> int:
+        if not cost:
+            return 0
+        if currency != budget_currency:
+            self._tell_once(f"{currency}:{budget_currency}", "a call priced in %s is not counted against a budget "
+                            "in %s", currency, budget_currency)
+            return 0
+        return units(cost)
 
     def _tell_once(self, what: str, message: str, *args) -> None:
         with self._lock:
@@ -197,4 +208,4 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-__all__ = ["LimitExceeded", "Quota", "Reservation", "duration", "plan"]
+__all__ = ["Estimate", "LimitExceeded", "Quota", "Reservation", "duration", "plan"]

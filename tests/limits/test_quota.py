@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aichat.limits import LimitExceeded, MemoryCounters, Quota, Windows
+from aichat.limits import Estimate, LimitExceeded, MemoryCounters, Quota, Windows
 from aichat.limits.quota import duration
 from aichat.limits.shared import RedisCounters
 from aichat.tenancy.specs import ClientKeySpec, SiteSpec, check_limits
@@ -58,7 +58,7 @@ def quota(store, clock=None, zone="UTC") -> Quota:
 
 def refused(q, s, k=None, ip="203.0.113.5", user=None, tokens=10) -> LimitExceeded | None:
     try:
-        q.reserve(s, k, ip, user, lambda: tokens)
+        q.reserve(s, k, ip, user, lambda: Estimate(tokens))
     except LimitExceeded as exc:
         return exc
     return None
@@ -95,7 +95,7 @@ def test_per_ip_and_per_user_count_each_address_and_user_apart(store):
 
 def test_tokens_reserve_the_estimate_and_settle_to_the_real_usage(store):
     q, s = quota(store), site(tpm=100)
-    first = q.reserve(s, None, None, None, lambda: 60)
+    first = q.reserve(s, None, None, None, lambda: Estimate(60))
     assert first.headers()["x-ratelimit-remaining-tokens"] == "40"
     exc = refused(q, s, tokens=41)
     assert exc.code == "tokens_exhausted" and exc.details()["used"] == 60 and exc.details()["requested"] == 41
@@ -106,7 +106,7 @@ def test_tokens_reserve_the_estimate_and_settle_to_the_real_usage(store):
 
 def test_a_failed_call_gives_its_tokens_back_but_its_request_still_counts(store):
     q, s = quota(store), site(tpm=100, rpm=2)
-    held = q.reserve(s, None, None, None, lambda: 100)
+    held = q.reserve(s, None, None, None, lambda: Estimate(100))
     q.release(held)
     q.release(held)  # a second release changes nothing
     q.settle(held, 500, None, None)  # nor a settle after it
@@ -132,22 +132,41 @@ def test_a_budget_passes_while_any_is_left_and_stops_when_spent(store):
     clock = Clock()
     q, s = quota(store, clock), site(cost_day="0.01", cost_month="1")
     for _ in range(3):
-        q.settle(q.reserve(s, None, None, None, lambda: 0), 5, Decimal("0.003"), "USD")
-    last = q.reserve(s, None, None, None, lambda: 0)  # 0.009 spent: some left
+        q.settle(q.reserve(s, None, None, None, lambda: Estimate(0)), 5, Decimal("0.003"), "USD")
+    last = q.reserve(s, None, None, None, lambda: Estimate(0))  # 0.009 spent: some left
     q.settle(last, 5, Decimal("0.00100000001"), "USD")  # past the 10th place: rounded up, never under
     exc = refused(q, s)
     assert exc.code == "budget_exhausted"
     assert exc.details() == {"name": "cost_day", "scope": "site", "owner": "site", "window": "day",
-                             "limit": "0.01", "used": "0.0100000001", "currency": "USD",
+                             "limit": "0.01", "used": "0.0100000001", "requested": None, "currency": "USD",
                              "resets_at": iso(T0 - T0 % 86400 + 86400), "retry_after": 86400 - T0 % 86400}
     assert "daily budget of 0.01 USD for this site is spent" in exc.message
     view = {row["name"]: row for row in q.view(s)}
     assert view["cost_month"]["used"] == "0.0100000001" and view["cost_month"]["remaining"] == "0.9899999999"
 
 
+def test_a_budget_reserves_the_estimated_cost_and_settles_to_the_exact_one(store):
+    q, s = quota(store), site(cost_month="0.01")
+    held = [q.reserve(s, None, None, None, lambda: Estimate(10, Decimal("0.004"), "USD")) for _ in range(2)]
+    try:
+        q.reserve(s, None, None, None, lambda: Estimate(10, Decimal("0.004"), "USD"))
+    except LimitExceeded as exc:
+        assert exc.code == "budget_exhausted" and exc.details()["requested"] == "0.004"
+        assert exc.details()["used"] == "0.008"
+    else:
+        raise AssertionError("0.012 of a 0.01 budget was let through")
+    q.settle(held[0], 10, Decimal("0.001"), "USD")
+    assert {row["name"]: row["used"] for row in q.view(s)}["cost_month"] == "0.005"
+    q.reserve(s, None, None, None, lambda: Estimate(10, Decimal("0.005"), "USD"))  # exactly at the budget
+    q.release(held[1])
+    assert {row["name"]: row["used"] for row in q.view(s)}["cost_month"] == "0.006"
+    estimated_in_euros = q.reserve(s, None, None, None, lambda: Estimate(10, Decimal("5"), "EUR"))
+    assert estimated_in_euros.counters[0].amount == 0, "an estimate in another currency reserves nothing"
+
+
 def test_a_cost_in_another_currency_is_not_added_to_the_budget(store, caplog):
     q, s = quota(store), site(cost_day="0.01")
-    q.settle(q.reserve(s, None, None, None, lambda: 0), 5, Decimal("5"), "EUR")
+    q.settle(q.reserve(s, None, None, None, lambda: Estimate(0)), 5, Decimal("5"), "EUR")
     assert refused(q, s) is None
     assert "priced in EUR is not counted against a budget in USD" in caplog.text
 
@@ -168,7 +187,7 @@ def test_no_limits_reserve_nothing(store):
 def test_headers_name_the_tightest_limit():
     clock = Clock()
     q, s, k = quota(MemoryCounters(), clock), site(rpm=100, tpd=1000), key(rpm=5, tpm=300)
-    headers = q.reserve(s, k, None, None, lambda: 100).headers()
+    headers = q.reserve(s, k, None, None, lambda: Estimate(100)).headers()
     assert headers == {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "4",
                        "x-ratelimit-reset-requests": "50s", "x-ratelimit-limit-tokens": "300",
                        "x-ratelimit-remaining-tokens": "200", "x-ratelimit-reset-tokens": "50s"}
