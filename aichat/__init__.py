@@ -25,8 +25,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_instance(app)
     init_telemetry(app)
     init_extensions(app)
-    init_gateway(app)
     init_limits(app)
+    init_gateway(app)
     init_web(app)
     init_cli(app)
     return app
@@ -77,9 +77,17 @@ def init_extensions(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
+def init_limits(app: Flask) -> None:
+    """The limits and budgets of sites and client keys: counted in memory, or in Redis when REDIS_URL is set."""
+    from .api.limits import init_limits as init
+
+    init(app)
+
+
 def init_gateway(app: Flask) -> None:
     """The usage recorder and background jobs, the health registry, and the live gateway (rebuilt when upstreams
     change); SDK clients live as long as the upstream they serve."""
+    from .api.limits import settler
     from .api.validation import Limits
     from .gateway import build_health
     from .jobs import Jobs
@@ -107,20 +115,14 @@ def init_gateway(app: Flask) -> None:
     # Circuit and key health outlive any one gateway; shared through Redis when REDIS_URL is set.
     health = runtime.health = build_health(app.config, runtime.redis)
     runtime.live = live = LiveGateway(app, observing(app, recorder.submit), health, on_build=built)
+    # Each call holding a limits reservation is settled when it ends (rebuilt gateways keep their hooks).
+    live.gateway.call_end_hooks.append(settler(app, runtime.quota))
     jobs.every("upstream-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], live.poll)  # in every process
     # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
     app.before_request(recorder.start)
     runtime.limits = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     runtime.tenancy = tenancy = LiveTenancy(app)
     jobs.every("tenancy-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], tenancy.poll)  # in every process
-
-
-def init_limits(app: Flask) -> None:
-    """The limits and budgets of sites and client keys: counted in memory, or in Redis when REDIS_URL is set;
-    each call is settled by the gateway's end-of-call hook."""
-    from .api.limits import init_limits as init
-
-    init(app)
 
 
 def init_web(app: Flask) -> None:

@@ -114,7 +114,7 @@ def _price(usage: Usage, model: str | None):
 
 
 def init_limits(app: Flask) -> None:
-    """The app's Quota on memory or Redis storage, settled by every gateway's end-of-call hook."""
+    """The app's Quota on memory or Redis storage (its calls are settled by `settler`, an end-of-call hook)."""
     memory = MemoryCounters()
     store = memory
     if app.config["REDIS_URL"]:
@@ -123,9 +123,7 @@ def init_limits(app: Flask) -> None:
         store = RedisCounters(app.config["REDIS_URL"], app.config["AICHAT_REDIS_PREFIX"],
                               app.config["AICHAT_REDIS_TIMEOUT"], runtime_of(app).redis, memory)
     runtime = runtime_of(app)
-    runtime.quota = quota = Quota(store, Windows(usage_zone(app.config)))
-    # Rebuilt gateways keep the hooks of the one before (aichat/upstreams/live.py).
-    runtime.gateway.call_end_hooks.append(settler(app, quota))
+    runtime.quota = Quota(store, Windows(usage_zone(app.config)))
 
 
 def settler(app: Flask, quota: Quota):

@@ -1,6 +1,8 @@
 """Sites and client keys with limits, written to the database and put in force at once (as a poll would)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -50,3 +52,15 @@ def limited_app(gateway_app, fake_openai):
 def v1(client, key: str, ip: str = "198.51.100.7", **body):
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20, **body}
     return client.post(V1, json=body, headers={"Authorization": f"Bearer {key}"}, environ_base={"REMOTE_ADDR": ip})
+
+
+def same_minute(seconds: float = 5.0) -> None:
+    """Wait for the next clock minute unless `seconds` are left in this one: minute limits reset on the minute."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
+@pytest.fixture(autouse=True)
+def _same_minute():
+    same_minute()

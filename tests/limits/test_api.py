@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aichat.runtime import runtime_of
+from tests.api.openapi_check import assert_matches_openapi
 from tests.limits.conftest import PROXY, add_key, set_site_limits, v1
 
 # Estimated tokens of the test body: "hi" (1) + 4 of framing + max_tokens 20; every call really uses 30.
@@ -44,6 +45,7 @@ def test_a_key_limit_on_the_browser_endpoint_answers_in_the_api_shape(limited_ap
     error = refused.json["error"]
     assert error["code"] == "rate_limited" and error["request_id"] == refused.headers["X-Request-ID"]
     assert (error["limit"]["scope"], error["limit"]["owner"]) == ("key", "key")
+    assert_matches_openapi(client, refused, "post")
     assert sent(fake_openai) == 2
 
 
@@ -128,7 +130,9 @@ def test_the_monitoring_api_shows_what_is_used_and_left(limited_app, make_admin)
     add_key(limited_app, name="no limits of its own")
     assert v1(client, key).status_code == 200
     token = make_admin(limited_app)[1]
-    body = client.get("/api/v1/ai-monitoring/quota", headers={"Authorization": f"Bearer {token}"}).json
+    answer = client.get("/api/v1/ai-monitoring/quota", headers={"Authorization": f"Bearer {token}"})
+    assert_matches_openapi(client, answer)
+    body = answer.json
     assert body["scope"] == "worker_process"
     (site,) = body["sites"]
     assert site["site_domain"] == "localhost"
