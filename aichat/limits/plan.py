@@ -26,7 +26,7 @@ CODES = {"rpm": RATE, "rpm_ip": RATE, "rpm_user": RATE, "tpm": TOKENS, "tpd": TO
          "cost_day": BUDGET, "cost_month": BUDGET}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a request builds up to 14 of these, and frozen ones cost twice as much
 class Counter:
     """One window of one limit of one owner, and what this request asks of it."""
 

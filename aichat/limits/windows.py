@@ -2,12 +2,11 @@
 
 Windows are fixed (a minute starts on the minute, a day at local midnight): every process and instance
 cuts them the same way from the wall clock, so they name the same counters (keep clocks in sync, NTP).
-The day's and month's bounds are computed once and kept until the day ends, so a request pays two
-comparisons for them.
+The windows are computed once a minute (the day's and month's once a day) and shared by the requests
+of that minute, so a request pays two comparisons for them.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -31,25 +30,27 @@ class Windows:
 
     def __init__(self, zone: ZoneInfo):
         self.zone = zone
-        self._lock = threading.Lock()
-        self._day = self._month = Window(DAY, 0, 0)  # recomputed on first use
+        self._now = {MINUTE: Window(MINUTE, 0, 0), DAY: Window(DAY, 0, 0), MONTH: Window(MONTH, 0, 0)}
 
     def at(self, now: float) -> dict[str, Window]:
+        windows = self._now  # kept while its minute lasts: the common case builds nothing
+        if windows[MINUTE].start <= now < windows[MINUTE].reset:
+            return windows
         start = int(now) - int(now) % 60
-        day, month = self._day, self._month
-        if now >= day.reset:
+        day, month = windows[DAY], windows[MONTH]
+        if not day.start <= now < day.reset:
             day, month = self._calendar(now)
-        return {MINUTE: Window(MINUTE, start, start + 60), DAY: day, MONTH: month}
+        windows = {MINUTE: Window(MINUTE, start, start + 60), DAY: day, MONTH: month}
+        if start >= self._now[MINUTE].start:  # a clock read late by another thread never moves it back
+            self._now = windows
+        return windows
 
     def _calendar(self, now: float) -> tuple[Window, Window]:
         today = datetime.fromtimestamp(now, timezone.utc).astimezone(self.zone).date()
         first = today.replace(day=1)
         following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        day = Window(DAY, _epoch(today, self.zone), _epoch(today + timedelta(days=1), self.zone))
-        month = Window(MONTH, _epoch(first, self.zone), _epoch(following, self.zone))
-        with self._lock:
-            self._day, self._month = day, month
-        return day, month
+        return (Window(DAY, _epoch(today, self.zone), _epoch(today + timedelta(days=1), self.zone)),
+                Window(MONTH, _epoch(first, self.zone), _epoch(following, self.zone)))
 
 
 def _epoch(day: date, zone: ZoneInfo) -> int:
