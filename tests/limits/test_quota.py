@@ -15,8 +15,9 @@ from aichat.limits.shared import RedisCounters
 from aichat.tenancy.specs import ClientKeySpec, SiteSpec, check_limits
 from tests.shared_redis import REDIS_URL, redis_prefix  # noqa: F401 - a fixture
 
-# Ten seconds into the next minute: near the real time, since Redis expires counters by its own clock.
-T0 = (int(time.time()) // 60 + 1) * 60 + 10
+def ten_into_next_minute() -> int:
+    """Near the real time (Redis expires counters by its own clock), ten seconds into the next minute."""
+    return (int(time.time()) // 60 + 1) * 60 + 10
 
 
 def iso(epoch: int) -> str:
@@ -24,8 +25,8 @@ def iso(epoch: int) -> str:
 
 
 class Clock:
-    def __init__(self, now: float = T0):
-        self.now = now
+    def __init__(self, now: float | None = None):
+        self.now = now or ten_into_next_minute()
 
     def __call__(self) -> float:
         return self.now
@@ -73,12 +74,13 @@ def refused(q, s, k=None, ip="203.0.113.5", user=None, tokens=10) -> LimitExceed
 ])
 def test_request_limits_refuse_the_request_past_the_threshold(store, name, scope, owner, make):
     clock = Clock()
+    t0 = int(clock.now)
     q, (s, k) = quota(store, clock), make()
     assert [refused(q, s, k, user="u1") for _ in range(3)] == [None] * 3
     exc = refused(q, s, k, user="u1")
     assert exc is not None and exc.code == "rate_limited"
     assert exc.details() == {"name": name, "scope": scope, "owner": owner, "window": "minute", "limit": 3,
-                             "used": 3, "requested": 1, "resets_at": iso(T0 + 50), "retry_after": 50}
+                             "used": 3, "requested": 1, "resets_at": iso(t0 + 50), "retry_after": 50}
     assert refused(q, s, k, user="u1") is not None, "a refusal counted nothing, and freed nothing"
     clock.now += 50
     assert refused(q, s, k, user="u1") is None, "the next minute is a new window"
@@ -116,10 +118,10 @@ def test_a_failed_call_gives_its_tokens_back_but_its_request_still_counts(store)
 
 def test_day_tokens_count_in_local_days(store):
     # The local day in Shanghai ends at 16:00 UTC.
-    shanghai_midnight = datetime.fromtimestamp(T0, timezone.utc).replace(hour=16, minute=0, second=0)
-    if shanghai_midnight.timestamp() <= T0:
-        shanghai_midnight += timedelta(days=1)
     clock = Clock()
+    shanghai_midnight = datetime.fromtimestamp(clock.now, timezone.utc).replace(hour=16, minute=0, second=0)
+    if shanghai_midnight.timestamp() <= clock.now:
+        shanghai_midnight += timedelta(days=1)
     q, s = quota(store, clock, "Asia/Shanghai"), site(tpd=50)
     assert refused(q, s, tokens=50) is None
     exc = refused(q, s, tokens=1)
@@ -130,6 +132,7 @@ def test_day_tokens_count_in_local_days(store):
 
 def test_a_budget_passes_while_any_is_left_and_stops_when_spent(store):
     clock = Clock()
+    t0 = int(clock.now)
     q, s = quota(store, clock), site(cost_day="0.01", cost_month="1")
     for _ in range(3):
         q.settle(q.reserve(s, None, None, None, lambda: Estimate(0)), 5, Decimal("0.003"), "USD")
@@ -139,7 +142,7 @@ def test_a_budget_passes_while_any_is_left_and_stops_when_spent(store):
     assert exc.code == "budget_exhausted"
     assert exc.details() == {"name": "cost_day", "scope": "site", "owner": "site", "window": "day",
                              "limit": "0.01", "used": "0.0100000001", "requested": None, "currency": "USD",
-                             "resets_at": iso(T0 - T0 % 86400 + 86400), "retry_after": 86400 - T0 % 86400}
+                             "resets_at": iso(t0 - t0 % 86400 + 86400), "retry_after": 86400 - t0 % 86400}
     assert "daily budget of 0.01 USD for this site is spent" in exc.message
     view = {row["name"]: row for row in q.view(s)}
     assert view["cost_month"]["used"] == "0.0100000001" and view["cost_month"]["remaining"] == "0.9899999999"
