@@ -165,3 +165,14 @@ def test_no_limits_no_headers(limited_app, surface):
         answer = client.post(PROXY, json={"messages": [{"role": "user", "content": "hi"}]},
                              headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 200 and not any(h.lower().startswith("x-ratelimit") for h in answer.headers.keys())
+
+
+def test_a_browser_is_counted_against_its_sites_limits(limited_app, fake_openai):
+    set_site_limits(limited_app, rpm=1)
+    client = limited_app.test_client()
+    body = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
+    first = client.post(PROXY, json=body, headers={"Origin": "http://localhost"})
+    assert first.status_code == 200 and first.headers["x-ratelimit-remaining-requests"] == "0"
+    refused = client.post(PROXY, json=body, headers={"Origin": "http://localhost"})
+    assert refused.status_code == 429 and refused.json["error"]["limit"]["owner"] == "site"
+    assert len(fake_openai.requests) == 1
