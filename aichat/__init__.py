@@ -88,6 +88,7 @@ def init_gateway(app: Flask) -> None:
     """The usage recorder and background jobs, the health registry, and the live gateway (rebuilt when upstreams
     change); SDK clients live as long as the upstream they serve."""
     from .api.limits import settler
+    from .audit import add_prune as add_audit_prune
     from .api.validation import Limits
     from .gateway import build_health
     from .jobs import Jobs
@@ -102,6 +103,7 @@ def init_gateway(app: Flask) -> None:
     metrics = metrics_of(app)
     runtime.jobs = jobs = Jobs()  # started and stopped with the usage writer
     add_rollup(jobs, app)
+    add_audit_prune(jobs, app)
     store = UsageStore(app, on_written=metrics.written, tally=metrics.usage)
     recorder = UsageRecorder(store, app.config["AICHAT_USAGE_BATCH_SIZE"], app.config["AICHAT_USAGE_FLUSH_INTERVAL"],
                              companion=jobs, queue_max=app.config["AICHAT_USAGE_QUEUE_MAX"], tally=metrics.usage)
@@ -128,11 +130,13 @@ def init_gateway(app: Flask) -> None:
 def init_web(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .api import register_api
+    from .headers import init_security_headers
     from .health.views import bp as health_bp
     from .request_id import init_request_ids
     from .telemetry.views import bp as metrics_bp
 
     init_request_ids(app)
+    init_security_headers(app)
     register_api(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(admin_bp)

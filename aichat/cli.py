@@ -7,6 +7,7 @@ from flask import Flask
 def register_cli(app: Flask) -> None:
     """Operator commands; `flask db …` comes from Flask-Migrate."""
     from .admin.cli import users
+    from .audit_cli import audit_group
     from .health.cli import verify
     from .usage.cli import usage
     from .upstreams.cli import upstreams
@@ -15,3 +16,4 @@ def register_cli(app: Flask) -> None:
 
     for command in (users, upstreams, prices, tokens, usage, verify):
         app.cli.add_command(command)
+    app.cli.add_command(audit_group, "audit")

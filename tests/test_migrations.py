@@ -220,3 +220,30 @@ def test_0006_downgrades_by_merging_upstreams_of_one_kind(app_on):
             for key, fields in expected_stats(as_kind, UTC).items()}
     assert len(want) == 5
     assert_stats_equal(found, want)
+
+
+def test_0008_makes_every_existing_admin_an_owner_and_downgrades(app_on):
+    """Admins from before roles could do everything: they become owners, unlocked; the audit table comes and goes."""
+    with app_on.app_context():
+        upgrade(revision="0007")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO admin_user (username, password_hash, is_active, created_at) "
+                                 "VALUES ('alice', 'x', :t, CURRENT_TIMESTAMP), ('bob', 'x', :f, CURRENT_TIMESTAMP)"),
+                         {"t": True, "f": False})
+        upgrade()
+        with db.engine.begin() as conn:
+            rows = conn.execute(sa.text("SELECT username, role, failed_logins, locked_until FROM admin_user "
+                                        "ORDER BY username")).all()
+            assert [tuple(r) for r in rows] == [("alice", "owner", 0, None), ("bob", "owner", 0, None)]
+            # A new account's role is chosen by the code, never by a default that grants the most.
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(sa.text("INSERT INTO admin_user (username, password_hash, is_active, created_at) "
+                                     "VALUES ('carol', 'x', :t, CURRENT_TIMESTAMP)"), {"t": True})
+            assert "audit_event" in sa.inspect(conn).get_table_names()
+        downgrade(revision="0007")
+        with db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "audit_event" not in inspector.get_table_names()
+            assert "role" not in {c["name"] for c in inspector.get_columns("admin_user")}
+            assert conn.execute(sa.text("SELECT count(*) FROM admin_user")).scalar_one() == 2
+        upgrade()

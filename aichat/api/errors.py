@@ -103,7 +103,7 @@ def register_errors(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if not _is_api(request.path):
             return exc
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+        code = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
                 429: "rate_limited"}.get(exc.code, "http_error")
         message = exc.description or exc.name
         if exc.code == 429:

@@ -144,7 +144,7 @@ def test_invalid_settings_fail_naming_each(healthy):
 
 
 def test_production_warnings_an_operator_wants(healthy):
-    app = healthy(AICHAT_ENV="production", AICHAT_API_KEYS=[], AICHAT_WORKERS=4)
+    app = healthy(AICHAT_ENV="production", AICHAT_API_KEYS=[], AICHAT_WORKERS=4, SESSION_COOKIE_SECURE=False)
     result, document, found = verify(app)
     assert result.exit_code == 0 and document["status"] == "warn"
     assert found["client_keys"]["status"] == "warn" and "/v1/chat/completions" in found["client_keys"]["reason"]

@@ -156,7 +156,8 @@ def cookies(app: Flask) -> Check:
         return Check("cookies", OK, "the session cookie is Secure (HTTPS only)")
     if app.config["AICHAT_ENV"] == "production":
         return Check("cookies", WARN, "SESSION_COOKIE_SECURE is off, so the console's session cookie may travel "
-                                      "unencrypted: serve the console over HTTPS and set SESSION_COOKIE_SECURE=true")
+                                      "unencrypted: serve the console over HTTPS and set SESSION_COOKIE_SECURE=true "
+                                      "(or leave it unset: production turns it on)")
     return Check("cookies", OK, "SESSION_COOKIE_SECURE off, which is fine in development")
 
 
