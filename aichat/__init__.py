@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
+from .limits.quota import RATELIMIT_HEADERS
 from .runtime import KEY, Runtime, runtime_of
 
 __version__ = "0.5.0"
@@ -24,6 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_instance(app)
     init_telemetry(app)
     init_extensions(app)
+    init_limits(app)
     init_gateway(app)
     init_web(app)
     init_cli(app)
@@ -69,15 +71,23 @@ def init_extensions(app: Flask) -> None:
     login_manager.login_view = "admin.login"
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
-                  expose_headers=["X-Request-ID", "Retry-After"], max_age=600)
+                  expose_headers=["X-Request-ID", "Retry-After", *RATELIMIT_HEADERS], max_age=600)
     if app.config["AICHAT_TRUSTED_PROXIES"]:
         hops = app.config["AICHAT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
+def init_limits(app: Flask) -> None:
+    """The limits and budgets of sites and client keys: counted in memory, or in Redis when REDIS_URL is set."""
+    from .api.limits import init_limits as init
+
+    init(app)
+
+
 def init_gateway(app: Flask) -> None:
     """The usage recorder and background jobs, the health registry, and the live gateway (rebuilt when upstreams
     change); SDK clients live as long as the upstream they serve."""
+    from .api.limits import settler
     from .audit import add_prune as add_audit_prune
     from .api.validation import Limits
     from .gateway import build_health
@@ -108,6 +118,8 @@ def init_gateway(app: Flask) -> None:
     # Circuit and key health outlive any one gateway; shared through Redis when REDIS_URL is set.
     health = runtime.health = build_health(app.config, runtime.redis)
     runtime.live = live = LiveGateway(app, observing(app, recorder.submit), health, on_build=built)
+    # Each call holding a limits reservation is settled when it ends (rebuilt gateways keep their hooks).
+    live.gateway.call_end_hooks.append(settler(app, runtime.quota))
     jobs.every("upstream-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], live.poll)  # in every process
     # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
     app.before_request(recorder.start)

@@ -62,6 +62,9 @@ class Defaults:
     AICHAT_REDIS_TIMEOUT = 0.5  # seconds a Redis connect or command may take before Redis counts as unreachable
     AICHAT_REDIS_PREFIX = "aichat:"  # of aichat's own Redis keys (shared health); one per deployment sharing a Redis
     AICHAT_HEALTH_RESYNC = 5.0  # seconds between full reads of the shared health (repairs a missed change)
+    # Tokens a request without max_tokens is expected to answer with, reserved against token limits
+    # until the call ends and its real usage replaces the estimate.
+    AICHAT_LIMITS_COMPLETION_ESTIMATE = 256
     AICHAT_TRUSTED_PROXIES = 0
     AICHAT_MAX_BODY_BYTES = 1024 * 1024
     AICHAT_MAX_TOKENS_LIMIT = 8192

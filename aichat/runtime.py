@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .gateway import Gateway, HealthRegistry
     from .health.ready import Readiness
     from .jobs import Jobs
+    from .limits import Quota
     from .lifecycle import Lifecycle
     from .telemetry.metrics import Metrics
     from .tenancy.directory import Directory
@@ -43,6 +44,7 @@ class Runtime:
     limits: Limits | None = None  # request limits of the chat surfaces
     tenancy: LiveTenancy | None = None  # the sites and client keys in force
     keys_used: LastUsed | None = None  # client keys used since their last use was written
+    quota: Quota | None = None  # the limits and budgets of sites and client keys, and their counters
     readiness: Readiness | None = None  # built on the first /health/ready
     prices: PriceCache | None = None  # built on the first priced row
 

@@ -31,7 +31,8 @@ def limits() -> Limits:
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
     """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
-                       site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions)
+                       site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions,
+                       hold=g.get("reservation"))
 
 
 def check_model(model: str | None) -> None:

@@ -29,13 +29,14 @@ class ApiError(Exception):
     """A request we refuse or could not serve; rendered in the envelope of the surface it came in on."""
 
     def __init__(self, status: int, code: str, message: str, *, param: str | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.param = param
         self.headers = headers or {}
+        self.extra = extra or {}  # more fields of the error object, e.g. the limit a 429 names
 
 
 def from_gateway(exc: Exception) -> ApiError:
@@ -67,13 +68,19 @@ def render(err: ApiError):
     request_id = getattr(g, "request_id", None)
     if request.path.startswith("/v1/"):
         kind = _OPENAI_TYPES.get(err.status, "server_error" if err.status >= 500 else "invalid_request_error")
-        body = {"error": {"message": err.message, "type": kind, "param": err.param, "code": err.code}}
+        body = {"error": {"message": err.message, "type": kind, "param": err.param, "code": err.code, **err.extra}}
     else:
-        body = {"error": {"code": err.code, "message": err.message, "request_id": request_id}}
+        body = {"error": {"code": err.code, "message": err.message, "request_id": request_id, **err.extra}}
     response = jsonify(body)
     response.status_code = err.status
     response.headers.update(err.headers)
     return response
+
+
+def limit_exceeded(exc) -> ApiError:
+    """The 429 for a request over one of its site's or key's limits (aichat.limits.LimitExceeded)."""
+    return ApiError(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)},
+                    extra={"limit": exc.details()})
 
 
 def stream_error(err: ProviderError, request_id: str) -> dict:

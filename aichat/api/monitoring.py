@@ -14,6 +14,7 @@ from aichat.usage.days import last_days, usage_zone
 
 from . import params
 from .auth import admin_required, caller_or_admin_required
+from .limits import quota_view
 from aichat.runtime import runtime_of
 
 bp = Blueprint("monitoring", __name__, url_prefix="/api/v1/ai-monitoring")
@@ -63,6 +64,14 @@ def recent_errors():
     limit, site = params.limit(args, 50), params.text(args, "site_domain")
     provider, upstream = params.text(args, "provider"), params.text(args, "upstream")
     return jsonify(queries.recent_errors(db.session, limit, provider=provider, site_domain=site, upstream=upstream))
+
+
+@bp.get("/quota")
+@admin_required
+def quota():
+    """What each site and client key has used and has left now in each window of its limits."""
+    site = params.text(request.args, "site_domain")
+    return jsonify(quota_view(runtime_of().quota, runtime_of().directory, site))
 
 
 @bp.get("/export/logs.csv")

@@ -14,6 +14,7 @@ from aichat.providers.base import ProviderError
 from . import context, sse, validation
 from .callers import client_key_required
 from .errors import openai_stream_error
+from .limits import within_limits
 from .proxy import chat_limit
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -23,6 +24,7 @@ csrf.exempt(bp)  # JSON with a client key
 @bp.post("/chat/completions")
 @client_key_required
 @chat_limit
+@within_limits
 def chat_completions():
     data = validation.json_body(request)
     req, include_usage = validation.openai_chat(data, context.limits())

@@ -44,6 +44,9 @@ NULLABLE_TEXT = {"type": ["string", "null"]}
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 CIRCUIT = {"enum": ["closed", "open", "half_open"]}
 UPSTREAM = {**TEXT, "description": "the upstream's name, as configured (`openai`, `deepseek`, `gemini-eu` …)"}
+LIMIT_NAME = {"enum": ["rpm", "rpm_ip", "rpm_user", "tpm", "tpd", "cost_day", "cost_month"]}
+WINDOW = {"enum": ["minute", "day", "month"], "description": "a clock minute, or a local day or month (AICHAT_TIMEZONE)"}
+AMOUNT = {"type": ["integer", "string"], "description": "requests or tokens; a budget as a decimal string"}
 KIND = {**TEXT, "description": "the upstream's kind: the protocol aichat speaks to it (`openai`, `gemini`, `demo`)"}
 
 
@@ -94,8 +97,38 @@ def _schemas() -> dict:
     caller["description"] = "The summary of one caller's traffic (a client key's own), or of all for an admin."
     brief_latency = _latency(("p95_ms",))
     return {
-        "Error": _obj({"error": _obj({"code": TEXT, "message": TEXT, "request_id": NULLABLE_TEXT})},
+        "Error": _obj({"error": _obj({"code": TEXT, "message": TEXT, "request_id": NULLABLE_TEXT,
+                                      "limit": _ref("LimitRefusal")}, optional=("limit",))},
                       "The error envelope of every /api endpoint."),
+        "LimitRefusal": _obj({
+            "name": LIMIT_NAME, "scope": {"enum": ["site", "key", "ip", "user"],
+                                          "description": "whose use was counted: the site's or key's as a whole, "
+                                                         "one client address's, or one end user's"},
+            "owner": {"enum": ["site", "key"], "description": "whose limit it is"},
+            "window": WINDOW, "limit": AMOUNT, "used": AMOUNT,
+            "requested": {"type": ["integer", "string", "null"],
+                          "description": "what this request needed: 1 request, its estimated tokens, or its estimated "
+                                         "cost (null: its model has no price in the budget's currency)"},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "resets_at": {"type": "string", "format": "date-time"},
+            "retry_after": {"type": "integer", "minimum": 1, "description": "seconds, as in Retry-After"},
+        }, "The limit a 429 refused the request for (codes rate_limited, tokens_exhausted, budget_exhausted); "
+           "nothing was sent upstream and nothing was counted.", optional=("currency",)),
+        "LimitUse": _obj({"name": LIMIT_NAME, "window": WINDOW, "limit": AMOUNT, "used": AMOUNT,
+                          "remaining": AMOUNT, "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                          "resets_at": {"type": "string", "format": "date-time"}},
+                         "One limit's current window.", optional=("currency",)),
+        "KeyQuota": _obj({"prefix": TEXT, "name": TEXT, "limits": {"type": "array", "items": _ref("LimitUse")}},
+                         "A client key with limits of its own (its visible prefix, never the key)."),
+        "SiteQuota": _obj({"site_domain": TEXT, "limits": {"type": "array", "items": _ref("LimitUse")},
+                           "keys": {"type": "array", "items": _ref("KeyQuota")}}),
+        "Quota": _obj({
+            "scope": {"enum": ["shared", "worker_process"],
+                      "description": "shared: the fleet's counts (Redis); worker_process: the counts of the worker "
+                                     "that answered (no REDIS_URL, or Redis unreachable now)"},
+            "sites": {"type": "array", "items": _ref("SiteQuota")}},
+            "Sites with limits (or with keys that have them): what is used and left now. Per-address and "
+            "per-user counters are not listed."),
         "Period": _obj({"from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
                         "days": {"type": "integer", "minimum": 1}, "timezone": TEXT},
                        "Local calendar days (AICHAT_TIMEZONE), inclusive."),
@@ -213,6 +246,8 @@ def _paths() -> dict:
             [_param("limit", {"type": "integer", "minimum": low, "maximum": high, "default": 50}, "how many"),
              _text("upstream", "only this upstream (by name)"),
              _text("provider", "only upstreams of this kind"), SITE]),
+        f"{MONITORING}/quota": _get("Limits and budgets of sites and client keys: used and left in each window",
+                                    "Quota", [SITE]),
         f"{MONITORING}/export/logs.csv": _csv("Every usage log row of local days from..to"),
         f"{MONITORING}/export/daily.csv": _csv("The daily rollup rows of local days from..to"),
         "/api/v1/ai-proxy/stats": _get(
@@ -230,16 +265,20 @@ def _paths() -> dict:
                 **{str(s): {"description": d, "content": {"application/json": {"schema": _ref("Error")}}}
                    for s, d in ((400, "invalid request"), (401, "client key not valid, revoked or expired"),
                                 (403, "origin not allowed, or a model the client key may not use"),
-                                (429, "rate limited"),
+                                (429, "a rate limit, token limit or budget is reached (with Retry-After "
+                                      "and the limit named)"),
                                 (502, "no provider could answer"), (503, "no provider available"))}}}},
         "/v1/chat/completions": {"post": {
             "summary": "OpenAI-compatible chat completions (JSON or SSE); use the official SDK with base_url",
             "security": [{"clientKey": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {"200": {"description": "OpenAI's chat.completion (or chunks when streaming)"},
+            "responses": {"200": {"description": "OpenAI's chat.completion (or chunks when streaming), with "
+                                                 "x-ratelimit-* headers when the key or its site has limits"},
                           "401": {"description": "missing, unknown, revoked or expired client key, in OpenAI's "
                                                  "error shape"},
-                          "403": {"description": "a model the client key may not use (model_not_allowed)"}}}},
+                          "403": {"description": "a model the client key may not use (model_not_allowed)"},
+                          "429": {"description": "a rate limit, token limit or budget is reached, in OpenAI's error "
+                                                 "shape with the limit named; Retry-After says when to retry"}}}},
         "/v1/models": {"get": {"summary": "OpenAI-compatible model list", "security": [{"clientKey": []}],
                                "responses": {"200": {"description": "OpenAI's model list"}}}},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],

@@ -13,6 +13,7 @@ from aichat.providers.base import ProviderError
 from . import context, sse, validation
 from .callers import browser_or_client_key
 from .errors import stream_error
+from .limits import within_limits
 
 bp = Blueprint("proxy", __name__, url_prefix="/api/v1/ai-proxy")
 csrf.exempt(bp)  # JSON from browsers on other sites, no cookies: origins are checked instead
@@ -22,6 +23,7 @@ chat_limit = limiter.shared_limit(lambda: current_app.config["AICHAT_RATE_LIMIT"
 @bp.post("/chat")
 @browser_or_client_key
 @chat_limit
+@within_limits
 def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""
     data = validation.json_body(request)

@@ -24,6 +24,7 @@ class CallContext:
     caller: str | None = None
     suggestions: bool = False
     site_id: int | None = None  # the site (aichat/tenancy) the caller belongs to; site_domain is its domain
+    hold: object | None = None  # what the end-of-call hooks settle for this call (its limits reservation)
 
 
 @dataclass(slots=True)

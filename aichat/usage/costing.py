@@ -47,6 +47,10 @@ class PriceCache:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
+    def current(self) -> PriceBook | None:
+        """The book as last loaded, without reading the table (None before the first load)."""
+        return self._book
+
     def book(self) -> PriceBook:
         """The current book; a failed reload keeps the last good one (a first load must succeed)."""
         with self._lock:
