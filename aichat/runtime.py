@@ -31,7 +31,7 @@ class Runtime:
     started: float  # time.time() when the app was built: uptime in `flask verify`
     lifecycle: Lifecycle | None = None  # serving, then draining after SIGTERM
     metrics: Metrics | None = None
-    metrics_allow: tuple[Any, ...] = ()  # networks that may read /metrics without the token
+    surfaces: tuple[Any, ...] = ()  # the address rules in force (network.Surface), open ones left out
     redis: Dependency | None = None  # Redis's reachability, when REDIS_URL is set
     jobs: Jobs | None = None  # background work of this app
     recorder: UsageRecorder | None = None  # the usage rows' queue and writer
