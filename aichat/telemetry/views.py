@@ -1,4 +1,4 @@
-"""`/metrics`: the Prometheus scrape, for an allowed address (aichat/network.py) with the bearer token when one is set."""
+"""`/metrics`: the Prometheus scrape, for an allowed address (aichat/network.py), with the token when one is set."""
 from __future__ import annotations
 
 import hmac
