@@ -73,10 +73,10 @@ class NetRule:
     deny: tuple[Network, ...] = ()
 
     @classmethod
-    def parse(cls, allow: Iterable[str] = (), deny: Iterable[str] = (), where: str = "") -> NetRule:
-        """From lists of entries; `where` names the lists in errors (`AICHAT_ADMIN` → `AICHAT_ADMIN_ALLOW_IPS`)."""
-        return cls(parse_networks(allow, f"{where}_ALLOW_IPS" if where else "allow list"),
-                   parse_networks(deny, f"{where}_DENY_IPS" if where else "deny list"))
+    def parse(cls, allow: Iterable[str] = (), deny: Iterable[str] = (),
+              names: tuple[str, str] = ("allow list", "deny list")) -> NetRule:
+        """From lists of entries; `names` name the two lists in errors (a setting, a command's option …)."""
+        return cls(parse_networks(allow, names[0]), parse_networks(deny, names[1]))
 
     @property
     def open(self) -> bool:

@@ -67,7 +67,8 @@ def build_surfaces(config) -> list[Surface]:
     lists = {"AICHAT_ADMIN": (config["AICHAT_ADMIN_ALLOW_IPS"], "/admin", True),
              "AICHAT_MONITORING": (config["AICHAT_MONITORING_ALLOW_IPS"], "/api/v1/ai-monitoring", False),
              "AICHAT_METRICS": (metrics_allow, "/metrics", False)}
-    return [Surface(name, prefix, NetRule.parse(allow, config[f"{name}_DENY_IPS"], where=name), page)
+    return [Surface(name, prefix, NetRule.parse(allow, config[f"{name}_DENY_IPS"],
+                                                names=(f"{name}_ALLOW_IPS", f"{name}_DENY_IPS")), page)
             for name, (allow, prefix, page) in lists.items()]
 
 

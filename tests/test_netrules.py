@@ -33,8 +33,8 @@ def test_who_is_admitted(allow, deny, address, admitted):
                                    "2001:db8::g", None, 42])
 def test_a_bad_entry_is_an_error_naming_the_list_and_the_entry(entry):
     with pytest.raises(NetRuleError) as exc:
-        NetRule.parse(["127.0.0.1"], [entry], where="AICHAT_ADMIN")
-    assert str(exc.value).startswith(f"AICHAT_ADMIN_DENY_IPS: {entry!r} is not an IP address or network")
+        NetRule.parse(["127.0.0.1"], [entry], names=("--allow-ip", "--deny-ip"))
+    assert str(exc.value).startswith(f"--deny-ip: {entry!r} is not an IP address or network")
 
 
 def test_validate_gives_the_canonical_form_a_command_stores():
