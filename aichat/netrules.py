@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,12 +66,38 @@ def validate(entries: Iterable[str], where: str = "address list") -> list[str]:
     return [str(network) for network in parse_networks(entries, where)]
 
 
+Span = tuple[int, int, int]  # (IP version, first address, last address) as integers: compared without objects
+
+
+def _spans(networks: tuple[Network, ...]) -> tuple[Span, ...]:
+    return tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in networks)
+
+
+@lru_cache(maxsize=4096)
+def _number(text: str | None) -> tuple[int, int] | None:
+    """(version, integer) of a client address; cached, since the same clients come back (and several rules may
+    judge one request)."""
+    ip = parse_address(text)
+    return None if ip is None else (ip.version, int(ip))
+
+
+def _within(number: tuple[int, int], spans: tuple[Span, ...]) -> bool:
+    version, value = number
+    return any(v == version and first <= value <= last for v, first, last in spans)
+
+
 @dataclass(frozen=True, slots=True)
 class NetRule:
     """Who may reach something by client address: not in `deny`, and in `allow` unless `allow` is empty."""
 
     allow: tuple[Network, ...] = ()
     deny: tuple[Network, ...] = ()
+    _allow: tuple[Span, ...] = field(init=False, repr=False, compare=False)
+    _deny: tuple[Span, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_allow", _spans(self.allow))
+        object.__setattr__(self, "_deny", _spans(self.deny))
 
     @classmethod
     def parse(cls, allow: Iterable[str] = (), deny: Iterable[str] = (),
@@ -87,12 +114,12 @@ class NetRule:
         """Is this client address let in? Without an IP address (a unix socket) only an open rule lets it in."""
         if self.open:
             return True
-        ip = parse_address(address)
-        if ip is None:
+        number = _number(address)
+        if number is None:
             return False
-        if any(ip in network for network in self.deny):
+        if _within(number, self._deny):
             return False
-        return not self.allow or any(ip in network for network in self.allow)
+        return not self._allow or _within(number, self._allow)
 
 
 def storable_address(address: str | None, mode: str) -> str | None:
