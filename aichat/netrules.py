@@ -83,7 +83,10 @@ def _number(text: str | None) -> tuple[int, int] | None:
 
 def _within(number: tuple[int, int], spans: tuple[Span, ...]) -> bool:
     version, value = number
-    return any(v == version and first <= value <= last for v, first, last in spans)
+    for v, first, last in spans:  # a plain loop: any() over a generator costs several times more
+        if v == version and first <= value <= last:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
