@@ -15,7 +15,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .api.errors import ApiError
 from .netrules import STORAGE_MODES, NetRule
-from .runtime import runtime_of
 
 LOOPBACK = ("127.0.0.1", "::1")
 
@@ -44,7 +43,6 @@ def init_network(app: Flask) -> None:
         raise ValueError(f"AICHAT_CLIENT_IP_STORAGE must be one of {', '.join(STORAGE_MODES)}, "
                          f"got {app.config['AICHAT_CLIENT_IP_STORAGE']!r}")
     surfaces = [surface for surface in build_surfaces(app.config) if not surface.rule.open]
-    runtime_of(app).surfaces = tuple(surfaces)
     if not surfaces:
         return
 
