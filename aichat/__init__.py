@@ -82,10 +82,10 @@ def init_extensions(app: Flask) -> None:
 def init_gateway(app: Flask) -> None:
     """The usage recorder and background jobs, the health registry, and the live gateway (rebuilt when upstreams
     change); SDK clients live as long as the upstream they serve."""
-    from .api.auth import key_digests
     from .api.validation import Limits
     from .gateway import build_health
     from .jobs import Jobs
+    from .tenancy.live import LiveTenancy
     from .upstreams.live import LiveGateway
     from .telemetry import metrics_of, observing
     from .usage.background import add_rollup
@@ -113,7 +113,8 @@ def init_gateway(app: Flask) -> None:
     # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
     app.before_request(recorder.start)
     runtime.limits = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
-    runtime.client_keys = key_digests(app.config["AICHAT_API_KEYS"])
+    runtime.tenancy = tenancy = LiveTenancy(app)
+    jobs.every("tenancy-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], tenancy.poll)  # in every process
 
 
 def init_web(app: Flask) -> None:

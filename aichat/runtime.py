@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from .jobs import Jobs
     from .lifecycle import Lifecycle
     from .telemetry.metrics import Metrics
+    from .tenancy.directory import Directory
+    from .tenancy.live import LiveTenancy
     from .upstreams.live import LiveGateway
     from .usage.costing import PriceCache
     from .usage.recorder import UsageRecorder
@@ -37,7 +39,7 @@ class Runtime:
     health: HealthRegistry | None = None  # circuits and benched keys, outliving any one gateway
     live: LiveGateway | None = None  # the gateway in force and the configuration version it was built from
     limits: Limits | None = None  # request limits of the chat surfaces
-    client_keys: dict[bytes, str] | None = None  # digest -> label of AICHAT_API_KEYS
+    tenancy: LiveTenancy | None = None  # the sites and client keys in force
     readiness: Readiness | None = None  # built on the first /health/ready
     prices: PriceCache | None = None  # built on the first priced row
 
@@ -45,6 +47,11 @@ class Runtime:
     def gateway(self) -> Gateway:
         """The gateway in force now: take it once per request and keep it for that request."""
         return self.live.gateway
+
+    @property
+    def directory(self) -> Directory:
+        """The sites and client keys in force now: take them once per request, like the gateway."""
+        return self.tenancy.directory
 
 
 def runtime_of(app: Flask | None = None) -> Runtime:

@@ -124,7 +124,12 @@ def _base_config(url: str) -> dict:
 
 # Emptied after every test; model_price keeps the prices the migrations seed, config_version its row.
 _PER_TEST_TABLES = ("ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day", "ai_usage_rollup_state",
-                    "ai_usage_spool_applied", "admin_api_token", "admin_user", "upstream_key", "upstream")
+                    "ai_usage_spool_applied", "admin_api_token", "admin_user", "upstream_key", "upstream",
+                    "client_key")
+# The local site the migration makes stays, as it was made; every other site goes.
+_RESET_LOCAL_SITE = ("DELETE FROM site WHERE domain <> 'localhost'",
+                     "UPDATE site SET name = 'Local site', origins = '[]', enabled = true, allow_anonymous = true, "
+                     "preset = '{}', limits = '{}', ip_allow = '[]', ip_deny = '[]' WHERE domain = 'localhost'")
 
 
 @pytest.fixture
@@ -148,6 +153,8 @@ def make_app(database_url):
             billed_twice += attempts_billed_twice()
             for table in _PER_TEST_TABLES:
                 db.session.execute(text(f"DELETE FROM {table}"))
+            for statement in _RESET_LOCAL_SITE:
+                db.session.execute(text(statement))
             db.session.commit()
             db.engine.dispose()
     if billed_twice:

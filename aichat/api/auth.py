@@ -1,13 +1,11 @@
 """Who is calling: client keys for the OpenAI-compatible API, admins for the monitoring API.
 
-Client keys come from AICHAT_API_KEYS until keys live in the database. Admins authenticate
+Client keys are the sites' keys (aichat/tenancy) and those of AICHAT_API_KEYS. Admins authenticate
 with a per-admin API token (`Authorization: Bearer aic_…`) or a console session.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 from datetime import datetime, timedelta, timezone
 
 from flask import g, request
@@ -18,13 +16,6 @@ from aichat.runtime import runtime_of
 
 # A token's last use is written at most this often, so polling the API is not a write per call.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def key_digests(keys: list[str]) -> dict[bytes, str]:
-    """Digest → label. The label is derived from the key itself, so it stays the same when the
-    list is reordered or another key is removed; it reveals nothing of the key."""
-    return {hashlib.sha256(key.encode()).digest(): f"key:{hashlib.sha256(key.encode()).hexdigest()[:10]}"
-            for key in keys}
 
 
 def bearer_token() -> str | None:
@@ -41,13 +32,9 @@ def bearer_token() -> str | None:
 
 
 def client_label(token: str) -> str | None:
-    """The caller label of a configured client key, or None."""
-    digest = hashlib.sha256(token.encode()).digest()
-    label = None
-    for known, known_label in runtime_of().client_keys.items():
-        if hmac.compare_digest(known, digest):
-            label = known_label
-    return label
+    """The caller label of a client key that may be used now, or None."""
+    key = runtime_of().directory.key_for(token)
+    return key.label if key is not None and key.usable_at(datetime.now(timezone.utc)) else None
 
 
 def bearer_client() -> str | None:

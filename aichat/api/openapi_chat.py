@@ -54,6 +54,10 @@ def _common(roles: tuple[str, ...], max_tokens: int, max_messages: int) -> dict:
     }
 
 
+SITE_DOMAIN = ("the site to bill, from client keys of the local site only; any other caller is attributed to its "
+               "own site and gets 400 site_domain_not_allowed for it")
+
+
 def _site_domain(description: str) -> dict:
     return _nullable({"type": "string", "maxLength": validation.SITE_DOMAIN_MAX_LENGTH,
                       "pattern": f"^{validation.HOSTNAME_PATTERN}$", "description": description})
@@ -64,8 +68,7 @@ def proxy_request(max_tokens: int, max_messages: int) -> dict:
     return {"type": "object", "required": ["messages"], "properties": {
         **_common(ROLES, max_tokens, max_messages),
         "suggestions": _nullable({"type": "boolean", "description": "absent: AICHAT_SUGGESTIONS"}),
-        "site_domain": _site_domain("the site to bill, for callers with a client key only (a browser is "
-                                    "attributed to its Origin: 400 site_domain_not_allowed)"),
+        "site_domain": _site_domain(SITE_DOMAIN),
     }, "description": "Other fields are ignored."}
 
 
@@ -82,7 +85,7 @@ def openai_request(max_tokens: int, max_messages: int) -> dict:
         "seed": _nullable({"type": "integer"}),
         "user": _nullable(TEXT),
         "stream_options": _nullable({"type": "object", "properties": {"include_usage": {"type": "boolean"}}}),
-        "site_domain": _site_domain("the site to bill (aichat's own field)"),
+        "site_domain": _site_domain("aichat's own field: " + SITE_DOMAIN),
         **{name: {"enum": EMPTY, "description": "not supported yet: leave it out"}
            for name in validation.UNSUPPORTED},
     }, "description": "Other fields are ignored."}

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from aichat.api.auth import key_digests
+from aichat.tenancy.directory import legacy_label
 from aichat.extensions import db
 from aichat.models import AdminUser, AIUsageStats, ApiToken
 from aichat.usage import export
@@ -22,7 +22,7 @@ from tests.usage.factories import log_row, roll_up, write_logs
 
 M = "/api/v1/ai-monitoring"
 STATS = "/api/v1/ai-proxy/stats"
-CALLER = next(iter(key_digests([CLIENT_KEY]).values()))
+CALLER = legacy_label(CLIENT_KEY)
 SECRET = "sk-live-abcdefghijklmnop"
 
 

@@ -1,0 +1,92 @@
+"""Sites and client keys in the database: read as specs, changed one checked transaction at a time.
+
+Every change bumps the `tenancy` configuration version in the transaction that makes it, so every
+process reloads its Directory within AICHAT_CONFIG_POLL_INTERVAL (aichat/tenancy/live.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aichat.models import ClientKey, ConfigVersion, Site
+
+from .directory import key_digest
+from .specs import ClientKeySpec, IpRules, SiteSpec, SpecError, check_limits, check_preset
+
+log = logging.getLogger(__name__)
+
+CONFIG = "tenancy"  # the config_version row that site and key changes bump
+KEY_PREFIX = "aic_live_"  # every client key starts so (secret scanners can match it)
+_VISIBLE = len(KEY_PREFIX) + 8  # what listings and usage rows show of a key
+
+
+def config_version(session: Session) -> int:
+    return session.execute(select(ConfigVersion.version).where(ConfigVersion.name == CONFIG)).scalar() or 0
+
+
+def bump(session: Session) -> None:
+    """Mark the tenancy configuration changed, in the caller's transaction."""
+    done = session.execute(update(ConfigVersion).where(ConfigVersion.name == CONFIG)
+                           .values(version=ConfigVersion.version + 1)).rowcount
+    if not done:
+        session.add(ConfigVersion(name=CONFIG, version=1))
+
+
+def new_publishable_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+def new_client_key() -> tuple[str, str, str]:
+    """(the key, shown once; its visible prefix; its stored hash)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:_VISIBLE], key_digest(key).hex()
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite returns naive UTC
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def site_spec(row: Site) -> SiteSpec:
+    return SiteSpec(id=row.id, domain=row.domain, name=row.name, publishable_key=row.publishable_key,
+                    origins=frozenset(row.json("origins") or ()), enabled=row.enabled,
+                    allow_anonymous=row.allow_anonymous, preset=check_preset(row.json("preset") or {}),
+                    limits=check_limits(row.json("limits") or {}),
+                    ip_rules=IpRules(tuple(row.json("ip_allow") or ()), tuple(row.json("ip_deny") or ())))
+
+
+def key_spec(row: ClientKey) -> ClientKeySpec:
+    return ClientKeySpec(id=row.id, site_id=row.site_id, name=row.name, prefix=row.prefix,
+                         digest=bytes.fromhex(row.key_hash), models=tuple(row.json("models") or ()),
+                         limits=check_limits(row.json("limits") or {}),
+                         ip_rules=IpRules(tuple(row.json("ip_allow") or ()), tuple(row.json("ip_deny") or ())),
+                         expires_at=_aware(row.expires_at), revoked=row.revoked_at is not None)
+
+
+def database_tenancy(session: Session) -> tuple[list[SiteSpec], list[ClientKeySpec]]:
+    """Every stored site and client key as specs; a row that no longer checks (changed by hand) is left out
+    and logged, so one bad row never stops the others from serving."""
+    sites, keys = [], []
+    for row in session.execute(select(Site).order_by(Site.id)).scalars():
+        try:
+            sites.append(site_spec(row))
+        except (SpecError, ValueError, TypeError) as exc:
+            log.error("site %s is left out: its stored settings do not check (%s)", row.domain, exc)
+    known = {site.id for site in sites}
+    for row in session.execute(select(ClientKey).where(ClientKey.site_id.in_(known)).order_by(ClientKey.id)).scalars():
+        try:
+            keys.append(key_spec(row))
+        except (SpecError, ValueError, TypeError) as exc:
+            log.error("client key %s is left out: its stored settings do not check (%s)", row.prefix, exc)
+    return sites, keys
+
+
+def dumps(value) -> str:
+    """A JSON column's text, stable for comparisons and audit diffs."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
