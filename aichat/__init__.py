@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
 from .limits.quota import RATELIMIT_HEADERS
@@ -23,6 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
     app.json.sort_keys = False
     init_instance(app)
+    init_network(app)
     init_telemetry(app)
     init_extensions(app)
     init_limits(app)
@@ -35,6 +35,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def init_instance(app: Flask) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     app.extensions[KEY] = Runtime(started=time.time())
+
+
+def init_network(app: Flask) -> None:
+    """The client address through the trusted proxies; the address rules of the admin, monitoring and metrics."""
+    from .network import init_network as init
+
+    init(app)
 
 
 def init_telemetry(app: Flask) -> None:
@@ -72,9 +79,6 @@ def init_extensions(app: Flask) -> None:
     origins = app.config["AICHAT_ALLOWED_ORIGINS"]
     cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
                   expose_headers=["X-Request-ID", "Retry-After", *RATELIMIT_HEADERS], max_age=600)
-    if app.config["AICHAT_TRUSTED_PROXIES"]:
-        hops = app.config["AICHAT_TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def init_limits(app: Flask) -> None:

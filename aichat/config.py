@@ -65,7 +65,17 @@ class Defaults:
     # Tokens a request without max_tokens is expected to answer with, reserved against token limits
     # until the call ends and its real usage replaces the estimate.
     AICHAT_LIMITS_COMPLETION_ESTIMATE = 256
+    # Proxies in front (nginx, a load balancer) whose X-Forwarded-For/-Proto/-Host entries are believed, counted
+    # from the right; 0: the socket's peer is the client and those headers are ignored.
     AICHAT_TRUSTED_PROXIES = 0
+    # Client address rules: comma-separated addresses or CIDR networks, IPv4 or IPv6. Deny wins; an empty allow
+    # list admits everyone. A refused address gets 403 before anything else runs.
+    AICHAT_ADMIN_ALLOW_IPS: list[str] = []  # /admin…
+    AICHAT_ADMIN_DENY_IPS: list[str] = []
+    AICHAT_MONITORING_ALLOW_IPS: list[str] = []  # /api/v1/ai-monitoring…
+    AICHAT_MONITORING_DENY_IPS: list[str] = []
+    # How client addresses are kept in logs: full, truncated (to the /24 or /48 network) or none.
+    AICHAT_CLIENT_IP_STORAGE = "truncated"
     AICHAT_MAX_BODY_BYTES = 1024 * 1024
     AICHAT_MAX_TOKENS_LIMIT = 8192
     AICHAT_MAX_MESSAGES = 200
@@ -104,7 +114,10 @@ class Defaults:
     AICHAT_READY_CACHE_SECONDS = 2.0  # /health/ready answers from its last result this long
     AICHAT_READY_TIMEOUT = 1.0  # a readiness check that takes longer counts as failed
     AICHAT_METRICS_TOKEN = ""  # /metrics accepts `Authorization: Bearer <this>` when set
-    AICHAT_METRICS_ALLOW = ["127.0.0.1", "::1"]  # addresses or networks that may read /metrics without it
+    # Addresses or networks that may read /metrics (and must send the token too when it is set). Unset: loopback
+    # only without a token, any address with one.
+    AICHAT_METRICS_ALLOW_IPS: list[str] | None = None
+    AICHAT_METRICS_DENY_IPS: list[str] = []
     AICHAT_LOG_LEVEL = "INFO"
     AICHAT_ACCESS_LOG = True  # one JSON line per request on stderr
     AICHAT_ACCESS_LOG_HEALTH = False  # also for /health, /health/ready and /metrics (polled every second)
@@ -146,7 +159,13 @@ _PARSERS = {
     "AICHAT_API_KEYS": _split,
     "AICHAT_ALLOWED_ORIGINS": lambda v: [o.rstrip("/") for o in _split(v)],
     "AICHAT_SUGGESTIONS": _bool,
-    "AICHAT_METRICS_ALLOW": _split,
+    "AICHAT_ADMIN_ALLOW_IPS": _split,
+    "AICHAT_ADMIN_DENY_IPS": _split,
+    "AICHAT_MONITORING_ALLOW_IPS": _split,
+    "AICHAT_MONITORING_DENY_IPS": _split,
+    "AICHAT_METRICS_ALLOW_IPS": _split,
+    "AICHAT_METRICS_DENY_IPS": _split,
+    "AICHAT_CLIENT_IP_STORAGE": lambda v: _choice(v.strip().lower(), ("full", "truncated", "none")),
     "AICHAT_ENV": lambda v: _choice(v.strip().lower(), ("production", "development")),
     "SESSION_COOKIE_SECURE": _bool,
 }
@@ -158,8 +177,16 @@ def _choice(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+# Settings that changed name (and meaning): still setting the old one stops the start, so nobody relies on it unread.
+_RENAMED = {"AICHAT_METRICS_ALLOW": "AICHAT_METRICS_ALLOW_IPS (with AICHAT_METRICS_TOKEN set, a scrape now needs "
+                                   "both an allowed address and the token)"}
+
+
 def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     """The settings the environment overrides, parsed to the type of their default."""
+    for old, new in _RENAMED.items():
+        if old in environ:
+            raise ValueError(f"{old} is now {new}")
     settings: dict[str, Any] = {}
     for name in dir(Defaults):
         if not name.isupper() or name not in environ:

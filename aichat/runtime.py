@@ -7,7 +7,7 @@ The factory's `init_*` steps fill it in, each its own part; everything else read
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -35,7 +35,6 @@ class Runtime:
     started: float  # time.time() when the app was built: uptime in `flask verify`
     lifecycle: Lifecycle | None = None  # serving, then draining after SIGTERM
     metrics: Metrics | None = None
-    metrics_allow: tuple[Any, ...] = ()  # networks that may read /metrics without the token
     redis: Dependency | None = None  # Redis's reachability, when REDIS_URL is set
     jobs: Jobs | None = None  # background work of this app
     recorder: UsageRecorder | None = None  # the usage rows' queue and writer

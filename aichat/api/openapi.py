@@ -13,8 +13,10 @@ from flask import Blueprint, jsonify
 
 from aichat.extensions import csrf
 from aichat.models.usage import LATENCY_BUCKETS_MS
+from aichat.runtime import runtime_of
 
-from . import params
+from . import openapi_chat, params
+from .validation import Limits
 
 bp = Blueprint("openapi", __name__)
 csrf.exempt(bp)  # a public JSON document
@@ -177,16 +179,9 @@ def _schemas() -> dict:
             "error_message": {**NULLABLE_TEXT, "description": "redacted of anything shaped like a key"},
             "site_domain": TEXT, "endpoint": TEXT}),
         "RecentErrors": _obj({"errors": {"type": "array", "items": _ref("RecentError")}}, "Newest first."),
-        "ChatRequest": {"type": "object", "required": ["messages"], "properties": {
-            "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role", "content"],
-                                                                  "properties": {"role": TEXT, "content": TEXT}}},
-            "model": TEXT, "stream": {"type": "boolean"}, "suggestions": {"type": "boolean"},
-            "temperature": {"type": "number"}, "max_tokens": {"type": "integer", "minimum": 1}}},
-        "ChatResponse": {"type": "object", "properties": {
-            "id": TEXT, "content": TEXT, "model": TEXT, "provider": TEXT,
-            "suggestions": {"type": "array", "items": TEXT}, "finish_reason": NULLABLE_TEXT,
-            "usage": {"type": "object", "properties": {"prompt_tokens": COUNT, "completion_tokens": COUNT,
-                                                       "total_tokens": COUNT}}}},
+        "ChatResponse": openapi_chat.proxy_response(),
+        "OpenAIError": openapi_chat.openai_error(),
+        "ModelList": openapi_chat.model_list(),
     }
 
 
@@ -201,26 +196,34 @@ def _days(default: int) -> dict:
 
 
 def _text(name: str, description: str) -> dict:
-    return _param(name, {"type": "string", "minLength": 1, "maxLength": params.TEXT_LENGTHS[name]}, description)
+    return _param(name, {"type": "string", "minLength": 1, "maxLength": params.TEXT_LENGTHS[name],
+                         "pattern": params.TEXT_PATTERN}, description + "; no control characters")
 
 
 SITE = _text("site_domain", "only this site")
-DATES = [_param(name, {"type": "string", "format": "date"}, f"{name} this local day (inclusive), YYYY-MM-DD; "
-                "from <= to, at most 366 days", required=True) for name in ("from", "to")]
+DATES = [_param(name, {"type": "string", "format": "date", "pattern": params.DATE_PATTERN},
+                f"{name} this local day (inclusive), YYYY-MM-DD from 1970-01-01 to 9998-12-31; from after to "
+                "is a range of no days", required=True) for name in ("from", "to")]
+ADDRESS_REFUSED = ("the client address is refused by {name}_ALLOW_IPS / {name}_DENY_IPS (code address_not_allowed), "
+                   "before credentials are looked at")
+_MEANING = {400: "a parameter is invalid (code invalid_parameter; the message names it)",
+            401: "no credentials, or a bad, revoked or disabled admin token",
+            403: ADDRESS_REFUSED.format(name="AICHAT_MONITORING"),
+            503: "the database cannot be reached (code database_unavailable; with Retry-After)"}
 
 
-def _errors(*statuses: int) -> dict:
-    meaning = {400: "a parameter is invalid (code invalid_parameter; the message names it)",
-               401: "no credentials, or a bad, revoked or disabled admin token",
-               503: "the database cannot be reached (code database_unavailable; with Retry-After)"}
-    return {str(s): {"description": meaning[s], "content": {"application/json": {"schema": _ref("Error")}}}
+def _errors(statuses, meaning=None, schema: str = "Error") -> dict:
+    """Error responses in the envelope `schema`; `meaning` overrides the monitoring API's descriptions."""
+    described = {**_MEANING, **(meaning or {})}
+    return {str(s): {"description": described[s], "content": {"application/json": {"schema": _ref(schema)}}}
             for s in statuses}
 
 
-def _get(summary: str, schema: str, parameters: list, security=ADMIN, description: str = "") -> dict:
+def _get(summary: str, schema: str, parameters: list, security=ADMIN, description: str = "",
+         statuses=(400, 401, 403, 503)) -> dict:
     op = {"summary": summary, "parameters": parameters, "security": security,
           "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _ref(schema)}}},
-                        **_errors(400, 401, 503)}}
+                        **_errors(statuses)}}
     if description:
         op["description"] = description
     return {"get": op}
@@ -230,11 +233,40 @@ def _csv(summary: str) -> dict:
     return {"get": {"summary": summary, "parameters": DATES, "security": ADMIN,
                     "responses": {"200": {"description": "a CSV attachment, streamed",
                                           "content": {"text/csv": {"schema": {"type": "string"}}}},
-                                  **_errors(400, 401, 503)}}}
+                                  **_errors((400, 401, 403, 503))}}}
 
 
-def _paths() -> dict:
+# Why a chat request is refused or not served, on both chat surfaces.
+_CHAT_ERRORS = {400: "the body breaks a rule (the message names the field)",
+                401: "no client key, or one that is not valid, revoked or expired (code invalid_api_key); a site "
+                     "that serves no anonymous visitors (sign_in_required)",
+                403: "an Origin or publishable key that is not allowed (origin_not_allowed, unknown_site), a "
+                     "disabled site (site_disabled), or a model the client key may not use (model_not_allowed)",
+                404: "no upstream serves the model (code model_not_found)",
+                413: "the body is larger than AICHAT_MAX_BODY_BYTES", 415: "the body is not application/json",
+                429: "a rate limit, token limit or budget is reached (rate_limited, tokens_exhausted, "
+                     "budget_exhausted, with the limit named), or every upstream is rate limited; with Retry-After",
+                502: "no upstream could answer", 503: "no upstream is available, or the server is stopping",
+                504: "no upstream answered in time"}
+
+
+CHAT_FAILURES = (404, 413, 415, 429, 502, 503, 504)
+
+
+def _chat(summary: str, body: dict, answer: dict, event: dict, security: list, error_schema: str, statuses) -> dict:
+    # text/event-stream's schema describes each event (OpenAPI 3.1 has no itemSchema yet).
+    return {"post": {
+        "summary": summary, "security": security,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {"200": {"description": "the answer: JSON, or server-sent events when stream is true",
+                              "content": {"application/json": {"schema": answer},
+                                          "text/event-stream": {"schema": event}}},
+                      **_errors(statuses, _CHAT_ERRORS, error_schema)}}}
+
+
+def _paths(limits: Limits) -> dict:
     low, high = params.LIMIT_RANGE
+    sizes = (limits.max_tokens, limits.max_messages)
     return {
         f"{MONITORING}/summary": _get("Totals, success rate, tokens, cost, latency, top models", "Summary",
                                       [_days(7), SITE]),
@@ -252,35 +284,31 @@ def _paths() -> dict:
         f"{MONITORING}/export/daily.csv": _csv("The daily rollup rows of local days from..to"),
         "/api/v1/ai-proxy/stats": _get(
             "The caller's own usage", "CallerStats", [_days(7), SITE, _text("caller", "admins only: one caller")],
-            security=[{"clientKey": []}, *ADMIN],
-            description="With a client key: that key's traffic. With an admin token or session: everyone's, "
-                        "or one caller's."),
-        "/api/v1/ai-proxy/chat": {"post": {
-            "summary": "One chat turn for a browser: JSON, or server-sent events (delta, done, error) with stream",
-            "security": [], "requestBody": {"required": True, "content": {
-                "application/json": {"schema": _ref("ChatRequest")}}},
-            "responses": {"200": {"description": "the answer", "content": {
-                "application/json": {"schema": _ref("ChatResponse")},
-                "text/event-stream": {"schema": {"type": "string"}}}},
-                **{str(s): {"description": d, "content": {"application/json": {"schema": _ref("Error")}}}
-                   for s, d in ((400, "invalid request"), (401, "client key not valid, revoked or expired"),
-                                (403, "origin not allowed, or a model the client key may not use"),
-                                (429, "a rate limit, token limit or budget is reached (with Retry-After "
-                                      "and the limit named)"),
-                                (502, "no provider could answer"), (503, "no provider available"))}}}},
-        "/v1/chat/completions": {"post": {
-            "summary": "OpenAI-compatible chat completions (JSON or SSE); use the official SDK with base_url",
-            "security": [{"clientKey": []}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {"200": {"description": "OpenAI's chat.completion (or chunks when streaming), with "
-                                                 "x-ratelimit-* headers when the key or its site has limits"},
-                          "401": {"description": "missing, unknown, revoked or expired client key, in OpenAI's "
-                                                 "error shape"},
-                          "403": {"description": "a model the client key may not use (model_not_allowed)"},
-                          "429": {"description": "a rate limit, token limit or budget is reached, in OpenAI's error "
-                                                 "shape with the limit named; Retry-After says when to retry"}}}},
+            security=[{"clientKey": []}, *ADMIN], statuses=(400, 401, 503),
+            description="With a client key: that key's traffic (a `caller` other than its own is a 400). With an "
+                        "admin token or session: everyone's, or one caller's."),
+        "/api/v1/ai-proxy/chat": _chat(
+            "One chat turn for a browser (events: delta, done, error)", openapi_chat.proxy_request(*sizes),
+            _ref("ChatResponse"), openapi_chat.proxy_event(), [{}, {"clientKey": []}], "Error",
+            (400, 401, 403, *CHAT_FAILURES)),
+        "/v1/chat/completions": _chat(
+            "OpenAI-compatible chat completions; use the official SDK with base_url",
+            openapi_chat.openai_request(*sizes), {"type": "object", "description": "OpenAI's chat.completion"},
+            openapi_chat.openai_event(), [{"clientKey": []}], "OpenAIError", (400, 401, 403, *CHAT_FAILURES)),
         "/v1/models": {"get": {"summary": "OpenAI-compatible model list", "security": [{"clientKey": []}],
-                               "responses": {"200": {"description": "OpenAI's model list"}}}},
+                               "responses": {"200": {"description": "OpenAI's model list", "content": {
+                                   "application/json": {"schema": _ref("ModelList")}}},
+                                   **_errors((401,), {401: "no client key, or not a valid one"}, "OpenAIError")}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics", "security": [{}, {"metricsToken": []}],
+            "description": "For addresses AICHAT_METRICS_ALLOW_IPS admits and AICHAT_METRICS_DENY_IPS does not "
+                           "(unset: this host without a token, any address with one), with the token when "
+                           "AICHAT_METRICS_TOKEN is set. Never rate limited.",
+            "responses": {"200": {"description": "the Prometheus text format, version 0.0.4",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_errors((401, 403), {401: "AICHAT_METRICS_TOKEN is set and the request does not "
+                                                      "carry it (codes missing_token, invalid_token)",
+                                                 403: ADDRESS_REFUSED.format(name="AICHAT_METRICS")})}}},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1",
                                                                "content": {"application/json": {}}}}}},
@@ -288,15 +316,15 @@ def _paths() -> dict:
 
 
 @cache
-def document() -> dict:
-    """The OpenAPI 3.1 document (built once)."""
+def document(limits: Limits) -> dict:
+    """The OpenAPI 3.1 document for these request limits (built once for each)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "aichat", "version": "1",
                  "description": "A self-hosted AI chat gateway: the chat endpoints, and the monitoring API for "
                                 "admins. Errors under /api are {\"error\": {\"code\", \"message\", \"request_id\"}}; "
                                 "money is an exact decimal string per currency."},
-        "paths": _paths(),
+        "paths": _paths(limits),
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
@@ -306,6 +334,7 @@ def document() -> dict:
                                   "description": "the console session after logging in at /admin/login"},
                 "clientKey": {"type": "http", "scheme": "bearer",
                               "description": "a client key from `flask keys create` (or AICHAT_API_KEYS)"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "AICHAT_METRICS_TOKEN"},
             },
         },
     }
@@ -314,4 +343,4 @@ def document() -> dict:
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
     """The document; public, so tools can read it before they have credentials."""
-    return jsonify(document())
+    return jsonify(document(runtime_of().limits))

@@ -11,11 +11,19 @@ from aichat.providers.base import ROLES, ChatRequest, Message
 
 from .errors import ApiError
 
+# The limits below are what the OpenAPI document (api/openapi_chat.py) declares: change them here, both follow.
 # OpenAI parameters passed through to OpenAI-compatible upstreams, with their checks.
-_NUMBER_RANGES = {"top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0), "frequency_penalty": (-2.0, 2.0)}
-_UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "modalities")
-# A DNS host name: dot-separated labels of 1-63 letters, digits and inner hyphens.
-_HOSTNAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+NUMBER_RANGES = {"top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0), "frequency_penalty": (-2.0, 2.0)}
+# Refused when given a value (anything but null, false, 0, "", [] or {}).
+UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "modalities")
+TEMPERATURE_RANGE = (0, 2)
+MODEL_MAX_LENGTH = 128
+STOP_MAX = 4
+SITE_DOMAIN_MAX_LENGTH = 253
+# A DNS host name: dot-separated labels of 1-63 letters, digits and inner hyphens (any case).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_PATTERN = rf"(?:{_LABEL})(?:\.{_LABEL})*"
+_HOSTNAME = re.compile(HOSTNAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +58,17 @@ def proxy_chat(data: dict[str, Any], limits: Limits, suggestions_default: bool) 
 
 def openai_chat(data: dict[str, Any], limits: Limits) -> tuple[ChatRequest, bool]:
     """An OpenAI chat.completions body; returns the request and whether usage is asked for in the stream."""
-    for name in _UNSUPPORTED:
+    for name in UNSUPPORTED:
         if data.get(name):
             raise ApiError(400, "unsupported_parameter", f"'{name}' is not supported by this gateway yet", param=name)
-    if data.get("n", 1) != 1:
+    n = data.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):
         raise ApiError(400, "unsupported_parameter", "only n=1 is supported", param="n")
-    if "max_tokens" not in data and "max_completion_tokens" in data:
-        data = {**data, "max_tokens": data["max_completion_tokens"]}
+    if data.get("max_completion_tokens") is not None:
+        data = {**data, "max_completion_tokens": _max_tokens(data["max_completion_tokens"], limits,
+                                                             "max_completion_tokens")}
+        if data.get("max_tokens") is None:
+            data = {**data, "max_tokens": data["max_completion_tokens"]}
     req = _common(data, limits, roles=ROLES + ("developer",))
     req.extra = _passthrough(data)
     options = data.get("stream_options")
@@ -80,7 +92,8 @@ def site_domain(data: dict[str, Any], *, allowed: bool = True) -> str | None:
         raise ApiError(400, "site_domain_not_allowed",
                        "'site_domain' is accepted only from client keys of the local site; a browser call is "
                        "attributed to the site of its Origin, and a site's key to its site", param="site_domain")
-    if not isinstance(value, str) or not value.isascii() or len(value) > 253 or not _HOSTNAME.fullmatch(value.lower()):
+    if (not isinstance(value, str) or not value.isascii() or len(value) > SITE_DOMAIN_MAX_LENGTH
+            or not _HOSTNAME.fullmatch(value)):
         raise ApiError(400, "invalid_site_domain",
                        "'site_domain' must be a host name such as shop.example.com (letters, digits, hyphens "
                        "and dots, at most 253 characters; no scheme, port or path)", param="site_domain")
@@ -90,22 +103,38 @@ def site_domain(data: dict[str, Any], *, allowed: bool = True) -> str | None:
 def _common(data: dict[str, Any], limits: Limits, roles: tuple[str, ...]) -> ChatRequest:
     messages = _messages(data.get("messages"), limits, roles)
     model = data.get("model")
-    if model is not None and (not isinstance(model, str) or not model.strip() or len(model) > 128):
-        raise ApiError(400, "invalid_model", "'model' must be a non-empty string of at most 128 characters",
-                       param="model")
+    if model is not None and (not isinstance(model, str) or not model.strip() or len(model) > MODEL_MAX_LENGTH):
+        raise ApiError(400, "invalid_model", "'model' must be a non-empty string of at most "
+                       f"{MODEL_MAX_LENGTH} characters", param="model")
     temperature = data.get("temperature")
     if temperature is not None:
-        if not _is_number(temperature) or not 0 <= temperature <= 2:
-            raise ApiError(400, "invalid_temperature", "'temperature' must be a number between 0 and 2",
+        low, high = TEMPERATURE_RANGE
+        if not _is_number(temperature) or not low <= temperature <= high:
+            raise ApiError(400, "invalid_temperature", f"'temperature' must be a number between {low} and {high}",
                            param="temperature")
         temperature = float(temperature)
     max_tokens = data.get("max_tokens")
     if max_tokens is not None:
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= limits.max_tokens:
-            raise ApiError(400, "invalid_max_tokens",
-                           f"'max_tokens' must be a whole number from 1 to {limits.max_tokens}", param="max_tokens")
+        max_tokens = _max_tokens(max_tokens, limits, "max_tokens")
     return ChatRequest(messages=messages, model=model.strip() if model else None, temperature=temperature,
                        max_tokens=max_tokens, stream=_bool(data, "stream", False))
+
+
+def _max_tokens(value: Any, limits: Limits, name: str) -> int:
+    whole = _whole(value)
+    if whole is None or not 1 <= whole <= limits.max_tokens:
+        raise ApiError(400, "invalid_max_tokens", f"'{name}' must be a whole number from 1 to {limits.max_tokens}",
+                       param=name)
+    return whole
+
+
+def _whole(value: Any) -> int | None:
+    """A JSON integer as an int: 2 and 2.0 alike (JSON does not tell them apart); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    return value
 
 
 def _messages(raw: Any, limits: Limits, roles: tuple[str, ...]) -> list[Message]:
@@ -147,7 +176,7 @@ def _content(content: Any, where: str) -> str:
 
 def _passthrough(data: dict[str, Any]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
-    for name, (low, high) in _NUMBER_RANGES.items():
+    for name, (low, high) in NUMBER_RANGES.items():
         if name in data and data[name] is not None:
             value = data[name]
             if not _is_number(value) or not low <= value <= high:
@@ -158,14 +187,15 @@ def _passthrough(data: dict[str, Any]) -> dict[str, Any]:
     if stop is not None:
         if isinstance(stop, str):
             stop = [stop]
-        if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
-            raise ApiError(400, "invalid_parameter", "'stop' must be a string or a list of up to 4 strings",
+        if not isinstance(stop, list) or len(stop) > STOP_MAX or not all(isinstance(s, str) for s in stop):
+            raise ApiError(400, "invalid_parameter", f"'stop' must be a string or a list of up to {STOP_MAX} strings",
                            param="stop")
         extra["stop"] = stop
     if data.get("seed") is not None:
-        if not isinstance(data["seed"], int) or isinstance(data["seed"], bool):
+        seed = _whole(data["seed"])
+        if seed is None:
             raise ApiError(400, "invalid_parameter", "'seed' must be a whole number", param="seed")
-        extra["seed"] = data["seed"]
+        extra["seed"] = seed
     if data.get("user") is not None:
         if not isinstance(data["user"], str):
             raise ApiError(400, "invalid_parameter", "'user' must be a string", param="user")

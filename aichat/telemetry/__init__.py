@@ -12,10 +12,8 @@ def init_telemetry(app: Flask) -> None:
     from .access import watch_requests
     from .logs import configure_logging
     from .metrics import Metrics
-    from .views import parse_allow
 
     configure_logging(app.config["AICHAT_LOG_LEVEL"])
-    runtime_of(app).metrics_allow = parse_allow(app.config["AICHAT_METRICS_ALLOW"])
     metrics = runtime_of(app).metrics = Metrics()
     watch_requests(app, metrics)
 

@@ -10,6 +10,8 @@ import time
 
 from flask import Flask, g, request
 
+from aichat.netrules import storable_address
+
 from .logs import access_logger
 from .metrics import UNMATCHED, Metrics
 
@@ -22,6 +24,7 @@ def watch_requests(app: Flask, metrics: Metrics) -> None:
     """Before/after hooks that feed the request metrics and the access log."""
     log_on = app.config["AICHAT_ACCESS_LOG"]
     log_quiet = app.config["AICHAT_ACCESS_LOG_HEALTH"]
+    ip_storage = app.config["AICHAT_CLIENT_IP_STORAGE"]
     log = access_logger()
 
     @app.before_request
@@ -37,7 +40,7 @@ def watch_requests(app: Flask, metrics: Metrics) -> None:
         streamed = response.mimetype == EVENT_STREAM
         line = None
         if log_on and (log_quiet or endpoint not in QUIET_ENDPOINTS):
-            line = _fields(endpoint, status, streamed)
+            line = _fields(endpoint, status, streamed, ip_storage)
         if streamed:
             metrics.streams.inc()
 
@@ -56,8 +59,8 @@ def watch_requests(app: Flask, metrics: Metrics) -> None:
         return response
 
 
-def _fields(endpoint: str, status: int, streamed: bool) -> dict:
-    """What the line says about this request; never a header, a key or a body."""
+def _fields(endpoint: str, status: int, streamed: bool, ip_storage: str) -> dict:
+    """What the line says about this request; never a header, a key or a body, and the address as configured."""
     provider, model = g.get("served") or (None, None)
     return {
         "request_id": g.get("request_id"),
@@ -70,7 +73,7 @@ def _fields(endpoint: str, status: int, streamed: bool) -> dict:
         "model": model,
         "stream": streamed,
         "caller": _caller(),
-        "remote_addr": request.remote_addr,
+        "remote_addr": storable_address(request.remote_addr, ip_storage),
     }
 
 

@@ -25,7 +25,7 @@ def test_every_monitoring_path_is_documented_with_its_security(client, app):
         assert {"bearerAuth", "cookieSession"} <= schemes, path
         assert doc["paths"][path]["get"]["responses"]["401"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"}
-    assert set(doc["components"]["securitySchemes"]) == {"bearerAuth", "cookieSession", "clientKey"}
+    assert set(doc["components"]["securitySchemes"]) == {"bearerAuth", "cookieSession", "clientKey", "metricsToken"}
 
 
 def test_parameter_ranges_match_the_views(client):
@@ -36,3 +36,20 @@ def test_parameter_ranges_match_the_views(client):
     assert (errors["limit"]["minimum"], errors["limit"]["maximum"]) == params.LIMIT_RANGE
     assert errors["provider"]["maxLength"] == params.TEXT_LENGTHS["provider"]
     assert errors["upstream"]["maxLength"] == params.TEXT_LENGTHS["upstream"]
+
+
+def test_the_chat_bodies_carry_this_servers_limits(make_app):
+    client = make_app(AICHAT_MAX_MESSAGES=5, AICHAT_MAX_TOKENS_LIMIT=300).test_client()
+    doc = served_document(client)
+    for path in ("/api/v1/ai-proxy/chat", "/v1/chat/completions"):
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["properties"]["messages"]["maxItems"] == 5
+        assert body["properties"]["max_tokens"]["anyOf"][0]["maximum"] == 300
+
+
+def test_the_address_refusals_are_documented(client):
+    doc = served_document(client)
+    for path in ("/api/v1/ai-monitoring/summary", "/api/v1/ai-monitoring/export/logs.csv", "/metrics"):
+        refused = doc["paths"][path]["get"]["responses"]["403"]
+        assert "ALLOW_IPS" in refused["description"] and "address_not_allowed" in refused["description"]
+    assert "401" in doc["paths"]["/v1/models"]["get"]["responses"]

@@ -81,6 +81,10 @@ def test_wrong_method_and_unknown_paths_are_json(wired):
     ({"messages": OK, "stop": [1]}, "stop"),
     ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
     ({"messages": OK, "temperature": 9}, "temperature"),
+    ({"messages": OK, "n": True}, "n"),
+    ({"messages": OK, "max_tokens": 5, "max_completion_tokens": "many"}, "max_completion_tokens"),
+    ({"messages": OK, "max_completion_tokens": 4001}, "max_completion_tokens"),
+    ({"messages": OK, "seed": 1.5}, "seed"),
 ])
 def test_v1_bad_bodies_name_the_parameter(wired, body, param):
     resp = wired.test_client().post("/v1/chat/completions", json=body,
@@ -88,3 +92,14 @@ def test_v1_bad_bodies_name_the_parameter(wired, body, param):
     assert resp.status_code == 400
     assert resp.json["error"]["param"] == param
     assert resp.json["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("extra", [{"max_tokens": 20.0}, {"max_completion_tokens": 20.0}, {"seed": 7.0},
+                                   {"n": None}, {"n": 1.0}, {"tools": []}, {"stop": None},
+                                   {"site_domain": "Shop.Example.com"}])
+def test_v1_takes_what_json_and_its_schema_call_valid(gateway_app, extra):
+    """2.0 is a JSON integer, null an absent field, an empty `tools` no tool: as the OpenAPI document says."""
+    app = gateway_app()
+    resp = app.test_client().post("/v1/chat/completions", json={"messages": OK, "model": "gpt-4o-mini", **extra},
+                                  headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
