@@ -89,6 +89,7 @@ def key_caller(directory: Directory, token: str) -> Caller:
         raise ApiError(401, "invalid_api_key", f"the API key {key.prefix}… expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}")
     site = directory.site_of(key)
     _enabled(site)
+    _admitted(site, key)
     return Caller(CLIENT_KEY, site, key, request.headers.get("Origin"), request.remote_addr)
 
 
@@ -117,6 +118,7 @@ def browser_caller(directory: Directory) -> Caller:
     else:
         site = directory.local_site
     _enabled(site)
+    _admitted(site)
     if not site.allow_anonymous:
         raise ApiError(401, "sign_in_required", f"site {site.domain} does not serve anonymous visitors")
     return Caller(BROWSER, site, None, origin, request.remote_addr)
@@ -125,6 +127,13 @@ def browser_caller(directory: Directory) -> Caller:
 def _enabled(site: SiteSpec | None) -> None:
     if site is None or not site.enabled:
         raise ApiError(403, "site_disabled", f"site {site.domain if site else 'localhost'} is disabled")
+
+
+def _admitted(site: SiteSpec, key: ClientKeySpec | None = None) -> None:
+    """403 unless the client address passes the site's address rules and the key's."""
+    for rule, whose in ((site.ip_rules, f"site {site.domain}"), (key.ip_rules if key else None, "this API key")):
+        if rule is not None and not rule.admits(request.remote_addr):
+            raise ApiError(403, "address_not_allowed", f"your address may not call {whose}")
 
 
 def _listed(site: SiteSpec, origin: str) -> bool:

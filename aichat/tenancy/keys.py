@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, contains_eager, object_session
 from aichat.models import ClientKey, Site
 
 from .directory import key_digest
-from .specs import LIMIT_NAMES, SpecError, check_domain, check_limits, check_models
+from .specs import LIMIT_NAMES, SpecError, check_domain, check_ip_list, check_limits, check_models
 from .store import KEY_PREFIX, _VISIBLE, _aware, bump, dumps, new_client_key
 
 _DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
@@ -78,6 +78,7 @@ def as_dict(row: ClientKey, at: datetime | None = None) -> dict[str, Any]:
 
     return {"prefix": row.prefix, "name": row.name, "site": row.site.domain, "state": state(row, at),
             "models": row.json("models") or [], "limits": row.json("limits") or {},
+            "allow_ips": row.json("ip_allow") or [], "deny_ips": row.json("ip_deny") or [],
             "expires_at": iso(row.expires_at), "revoked_at": iso(row.revoked_at),
             "replaced_by": replacement(row), "created_at": iso(row.created_at),
             "last_used_at": iso(row.last_used_at)}
@@ -147,12 +148,15 @@ class Issued:
 
 
 def create(session: Session, domain: str, *, name: str = "", expires_in: timedelta | None = None,
-           models: list[str] | tuple[str, ...] = (), limits: dict[str, Any] | None = None) -> Issued:
+           models: list[str] | tuple[str, ...] = (), limits: dict[str, Any] | None = None,
+           allow_ips: list[str] | tuple[str, ...] = (), deny_ips: list[str] | tuple[str, ...] = ()) -> Issued:
     """A new key of site `domain`, committed."""
     site = site_by_domain(session, domain)
     checked = check_limits({k: v for k, v in (limits or {}).items() if v is not None})
     row = _new_row(site, check_key_name(name), check_models(models), checked.as_dict(),
                    now() + expires_in if expires_in else None)
+    row.ip_allow = dumps(check_ip_list(allow_ips, "--allow-ip"))
+    row.ip_deny = dumps(check_ip_list(deny_ips, "--deny-ip"))
     key = _issue(row)
     session.add(row)
     bump(session)

@@ -98,12 +98,16 @@ def _when(iso: str | None) -> str:
 @click.option("--tpd", default=None, metavar="N", help="Tokens per day.")
 @click.option("--cost-day", default=None, metavar="X", help="Cost per day, in USD.")
 @click.option("--cost-month", default=None, metavar="X", help="Cost per month, in USD.")
+@click.option("--allow-ip", "allow_ips", multiple=True, metavar="CIDR",
+              help="Only from these addresses or networks (IPv4 or IPv6; repeat the option).")
+@click.option("--deny-ip", "deny_ips", multiple=True, metavar="CIDR", help="Never from these (deny wins).")
 @_refusals
-def create(domain, name, expires, models, rpm, tpm, tpd, cost_day, cost_month) -> None:
+def create(domain, name, expires, models, rpm, tpm, tpd, cost_day, cost_month, allow_ips, deny_ips) -> None:
     """Create a key; it is printed alone on standard output, this once."""
     limits = {"rpm": rpm, "tpm": tpm, "tpd": tpd, "cost_day": cost_day, "cost_month": cost_month}
     issued = keys.create(db.session, domain, name=name, expires_in=_duration(expires, "--expires"),
-                         models=models.split(",") if models is not None else (), limits=limits)
+                         models=models.split(",") if models is not None else (), limits=limits,
+                         allow_ips=allow_ips, deny_ips=deny_ips)
     _audit("keys.create", None, issued.after)
     click.echo(issued.key)
     click.echo(f"Created client key {issued.row.prefix} for site {issued.after['site']} "

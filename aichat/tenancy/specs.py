@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aichat.gateway.specs import SpecError
+from aichat.netrules import NetRule, NetRuleError, validate
 
 CLIENT_SYSTEM_MODES = ("refuse", "replace", "allow")  # a browser's own system message: 400, dropped, or kept
 LIMIT_NAMES = ("rpm", "rpm_ip", "rpm_user", "tpm", "tpd", "cost_day", "cost_month")
@@ -73,14 +74,6 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class IpRules:
-    """Allow and deny lists of networks, as written (CIDR or single addresses); empty allow: everyone."""
-
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class SiteSpec:
     """A site as requests see it."""
 
@@ -93,7 +86,7 @@ class SiteSpec:
     allow_anonymous: bool = True
     preset: Preset = field(default_factory=Preset)
     limits: Limits = field(default_factory=Limits)
-    ip_rules: IpRules = field(default_factory=IpRules)
+    ip_rules: NetRule = field(default_factory=NetRule)  # which client addresses may call
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +100,7 @@ class ClientKeySpec:
     digest: bytes
     models: tuple[str, ...] = ()  # names and glob patterns; empty: what its site allows
     limits: Limits = field(default_factory=Limits)
-    ip_rules: IpRules = field(default_factory=IpRules)
+    ip_rules: NetRule = field(default_factory=NetRule)  # which client addresses may call
     expires_at: datetime | None = None  # aware UTC; a rotated key's grace period ends here too
     revoked: bool = False
 
@@ -164,6 +157,14 @@ def check_models(patterns: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         if len(pattern) > 128 or not pattern.isprintable() or pattern.strip("*?") == "":
             raise SpecError(f"model pattern {pattern!r} is not a model name or a pattern such as 'gpt-4o*'")
     return clean
+
+
+def check_ip_list(entries, option: str) -> list[str]:
+    """Addresses and CIDR networks (IPv4 or IPv6) in canonical form, for an allow or deny list."""
+    try:
+        return validate(entries, option)
+    except NetRuleError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _positive_int(name: str, value: Any) -> int | None:
@@ -259,6 +260,6 @@ def updated_limits(limits: Limits, changes: dict[str, Any]) -> Limits:
     return check_limits({**limits.as_dict(), **changes})
 
 
-__all__ = ["CLIENT_SYSTEM_MODES", "ClientKeySpec", "IpRules", "LIMIT_NAMES", "Limits", "Preset", "SiteSpec",
-           "SpecError", "check_domain", "check_limits", "check_models", "check_origin", "check_preset",
+__all__ = ["CLIENT_SYSTEM_MODES", "ClientKeySpec", "LIMIT_NAMES", "Limits", "Preset", "SiteSpec",
+           "SpecError", "check_domain", "check_ip_list", "check_limits", "check_models", "check_origin", "check_preset",
            "check_site_name", "updated_limits", "updated_preset"]

@@ -14,9 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aichat.models import ClientKey, ConfigVersion, Site
+from aichat.netrules import NetRule
 
 from .directory import key_digest
-from .specs import ClientKeySpec, IpRules, SiteSpec, SpecError, check_limits, check_preset
+from .specs import ClientKeySpec, SiteSpec, SpecError, check_limits, check_preset
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +54,23 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+def _rule(row: Site | ClientKey) -> NetRule:
+    return NetRule.parse(row.json("ip_allow") or (), row.json("ip_deny") or (), names=("ip_allow", "ip_deny"))
+
+
 def site_spec(row: Site) -> SiteSpec:
     return SiteSpec(id=row.id, domain=row.domain, name=row.name, publishable_key=row.publishable_key,
                     origins=frozenset(row.json("origins") or ()), enabled=row.enabled,
                     allow_anonymous=row.allow_anonymous, preset=check_preset(row.json("preset") or {}),
                     limits=check_limits(row.json("limits") or {}),
-                    ip_rules=IpRules(tuple(row.json("ip_allow") or ()), tuple(row.json("ip_deny") or ())))
+                    ip_rules=_rule(row))
 
 
 def key_spec(row: ClientKey) -> ClientKeySpec:
     return ClientKeySpec(id=row.id, site_id=row.site_id, name=row.name, prefix=row.prefix,
                          digest=bytes.fromhex(row.key_hash), models=tuple(row.json("models") or ()),
                          limits=check_limits(row.json("limits") or {}),
-                         ip_rules=IpRules(tuple(row.json("ip_allow") or ()), tuple(row.json("ip_deny") or ())),
+                         ip_rules=_rule(row),
                          expires_at=_aware(row.expires_at), revoked=row.revoked_at is not None)
 
 

@@ -110,3 +110,39 @@ def test_the_local_site_disabled_refuses_callers_without_an_origin(shop):
     runtime_of(app).tenancy.poll()
     resp = _post(app)
     assert (resp.status_code, resp.json["error"]["code"]) == (403, "site_disabled")
+
+
+def _set_rules(app, model, where, allow=(), deny=()):
+    with app.app_context():
+        db.session.execute(db.update(model).where(where).values(ip_allow=dumps(list(allow)), ip_deny=dumps(list(deny))))
+        bump(db.session)
+        db.session.commit()
+    runtime_of(app).tenancy.poll()
+
+
+def _from(app, address, path=PROXY, **headers):
+    return app.test_client().post(path, json=BODY, headers=headers, environ_base={"REMOTE_ADDR": address})
+
+
+def test_a_sites_address_rules_refuse_its_pages_and_its_keys_alike(shop):
+    app, keys, _ = shop
+    _set_rules(app, Site, Site.domain == "shop.example", allow=["2001:db8::/32", "10.0.0.0/8"], deny=["10.9.0.0/16"])
+    assert _from(app, "2001:db8::7", Origin=SHOP).status_code == 200
+    assert _from(app, "10.1.2.3", Origin=SHOP).status_code == 200
+    for address in ("10.9.1.1", "192.0.2.1", "2001:db9::1"):
+        resp = _from(app, address, Origin=SHOP)
+        assert (resp.status_code, resp.json["error"]["code"]) == (403, "address_not_allowed"), address
+        key = _from(app, address, V1, Authorization=f"Bearer {keys['live']}")
+        assert key.status_code == 403 and "site shop.example" in key.json["error"]["message"]
+    assert _from(app, "192.0.2.1", Origin="https://www.example.org").status_code == 403, "other sites are not"
+    assert len(usage_rows(app)) == 2
+
+
+def test_a_keys_address_rules_bind_that_key_only_and_a_spoofed_forward_changes_nothing(shop):
+    app, keys, _ = shop
+    _set_rules(app, ClientKey, ClientKey.name == "live", allow=["203.0.113.0/24"])
+    bearer = {"Authorization": f"Bearer {keys['live']}"}
+    assert _from(app, "203.0.113.9", V1, **bearer).status_code == 200
+    spoofed = _from(app, "198.51.100.1", V1, **bearer, **{"X-Forwarded-For": "203.0.113.9"})
+    assert spoofed.status_code == 403 and "this API key" in spoofed.json["error"]["message"]
+    assert _from(app, "198.51.100.1", Origin=SHOP).status_code == 200, "the site's pages are not bound by it"
