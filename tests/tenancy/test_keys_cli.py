@@ -217,3 +217,11 @@ def test_every_key_change_is_audited_by_prefix_and_no_key_reaches_the_log(app, f
                     ("keys.revoke", second[:17])]
     assert first not in text_of_rows and second not in text_of_rows
     assert key_digest(first).hex() not in text_of_rows
+
+
+def test_address_lists_are_stored_canonical_and_a_bad_entry_is_refused(app, flask, shop):
+    key = create(flask, "--site", shop, "--allow-ip", "10.1.2.3/8", "--allow-ip", "2001:DB8::/32",
+                 "--deny-ip", "10.9.0.0/16")
+    stored = row(app, key[:17])
+    assert (stored["allow_ips"], stored["deny_ips"]) == (["10.0.0.0/8", "2001:db8::/32"], ["10.9.0.0/16"])
+    refused(flask("keys", "create", "--site", shop, "--deny-ip", "10.0.0.300"), "--deny-ip: '10.0.0.300'")
