@@ -8,10 +8,11 @@ def register_cli(app: Flask) -> None:
     """Operator commands; `flask db …` comes from Flask-Migrate."""
     from .admin.cli import users
     from .health.cli import verify
+    from .tenancy.cli import sites
     from .usage.cli import usage
     from .upstreams.cli import upstreams
     from .usage.prices_cli import prices
     from .usage.tokens_cli import tokens
 
-    for command in (users, upstreams, prices, tokens, usage, verify):
+    for command in (users, upstreams, sites, prices, tokens, usage, verify):
         app.cli.add_command(command)

@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aichat.models import ClientKey, ConfigVersion, Site
@@ -35,6 +38,22 @@ def bump(session: Session) -> None:
                            .values(version=ConfigVersion.version + 1)).rowcount
     if not done:
         session.add(ConfigVersion(name=CONFIG, version=1))
+
+
+@contextmanager
+def change(session: Session, conflict: str = "") -> Iterator[None]:
+    """One tenancy change: the version bumped first (its row lock orders concurrent changes), then the change,
+    committed together or not at all; an IntegrityError (the same change made meanwhile) becomes a SpecError."""
+    try:
+        bump(session)
+        yield
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise SpecError(conflict or "the change conflicts with another made at the same time: try again") from None
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def new_publishable_key() -> str:
