@@ -1,0 +1,117 @@
+"""A site's assistant preset applied to a browser's request, and a client key's model scope to a server's.
+
+Plain functions over validated ChatRequests: each returns the request as it goes upstream, or raises a
+ScopeError naming the rule it breaks and the limit. The page never decides what the site's assistant is:
+the site's system prompt goes first, its caps fill in what the page left out.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import replace
+
+from aichat.gateway.tokens import estimate_usage
+from aichat.providers.base import ChatRequest, Message
+
+from .specs import Preset
+
+PROVIDER_TEMPERATURE = 1.0  # what OpenAI and Gemini use when a request sends none
+
+
+class ScopeError(Exception):
+    """A request outside what its caller may ask; `rule` names the setting, `param` the request field."""
+
+    def __init__(self, rule: str, message: str, param: str):
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.param = param
+
+
+class PresetViolation(ScopeError):
+    """A browser's request outside its site's preset."""
+
+
+class ModelNotAllowed(ScopeError):
+    """A client key asked for a model outside its scope."""
+
+
+def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -> ChatRequest:
+    """The request as the site's preset shapes it; PresetViolation when it asks for more than the preset allows.
+    `ceiling` is the gateway's own max_tokens limit: a cap above it fills in no more than it."""
+    messages = req.messages
+    if preset.max_messages is not None and len(messages) > preset.max_messages:
+        raise PresetViolation("max_messages", f"max_messages: this site accepts at most {preset.max_messages} "
+                                              f"messages in a request ({len(messages)} sent)", "messages")
+    if any(m.role == "system" for m in messages):
+        if preset.client_system == "refuse":
+            raise PresetViolation("client_system", "client_system: this site sets its assistant's instructions "
+                                                   "itself; send no 'system' message", "messages")
+        if preset.client_system == "replace":
+            messages = [m for m in messages if m.role != "system"]
+    _check_input(messages, preset)
+    model = _model(req.model or preset.default_model, preset.allowed_models,
+                   lambda message: PresetViolation("allowed_models", f"allowed_models: {message}", "model"))
+    if preset.system_prompt:
+        messages = [Message("system", preset.system_prompt), *messages]
+    return replace(req, messages=messages, model=model, temperature=_temperature(req.temperature, preset),
+                   max_tokens=_max_tokens(req.max_tokens, preset.max_tokens, ceiling))
+
+
+def apply_model_scope(req: ChatRequest, patterns: tuple[str, ...]) -> ChatRequest:
+    """A server's request with its model checked against `patterns` (a key's models, else its site's)."""
+    model = _model(req.model, patterns, lambda message: ModelNotAllowed("models", message, "model"))
+    return req if model == req.model else replace(req, model=model)
+
+
+def allows(patterns: tuple[str, ...], model: str) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
+
+
+def _check_input(messages: list[Message], preset: Preset) -> None:
+    """The page's messages against the input caps (the site's own system prompt is not counted)."""
+    if preset.max_input_chars is not None:
+        chars = sum(len(m.content) for m in messages)
+        if chars > preset.max_input_chars:
+            raise PresetViolation("max_input_chars", f"max_input_chars: the messages are {chars} characters; this "
+                                                     f"site accepts at most {preset.max_input_chars}", "messages")
+    if preset.max_input_tokens is not None:
+        tokens = estimate_usage(messages, "").prompt_tokens  # the rule the gateway estimates prompts by
+        if tokens > preset.max_input_tokens:
+            raise PresetViolation("max_input_tokens", f"max_input_tokens: the messages are about {tokens} tokens; "
+                                                      f"this site accepts at most {preset.max_input_tokens}",
+                                  "messages")
+
+
+def _model(model: str | None, patterns: tuple[str, ...], error) -> str | None:
+    """The model to ask for: the one named, else the first plain name among `patterns` (the gateway's default
+    could be outside them); refused when outside `patterns`."""
+    if model is None and patterns:
+        model = next((p for p in patterns if not any(c in p for c in "*?[")), None)
+        if model is None:
+            raise error(f"name a model: only {', '.join(patterns)} may be used here")
+    if model is not None and not allows(patterns, model):
+        raise error(f"model {model!r} is not available here (allowed: {', '.join(patterns)})")
+    return model
+
+
+def _temperature(asked: float | None, preset: Preset) -> float | None:
+    low = preset.temperature_min if preset.temperature_min is not None else 0.0
+    high = preset.temperature_max if preset.temperature_max is not None else 2.0
+    if asked is None:
+        # The providers' default where the range holds it; otherwise the range's end nearest to it.
+        return None if low <= PROVIDER_TEMPERATURE <= high else min(max(PROVIDER_TEMPERATURE, low), high)
+    if not low <= asked <= high:
+        raise PresetViolation("temperature", f"temperature: this site accepts {low:g} to {high:g} "
+                                             f"({asked:g} asked)", "temperature")
+    return asked
+
+
+def _max_tokens(asked: int | None, cap: int | None, ceiling: int | None) -> int | None:
+    if cap is None:
+        return asked
+    if asked is None:
+        return cap if ceiling is None else min(cap, ceiling)
+    if asked > cap:
+        raise PresetViolation("max_tokens", f"max_tokens: this site allows at most {cap} ({asked} asked)",
+                              "max_tokens")
+    return asked
