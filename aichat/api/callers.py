@@ -1,76 +1,138 @@
 """Who is calling a chat surface, resolved once by a decorator before the view runs: a typed `Caller` in `g.caller`.
 
-Per-caller limits are decorators under these (Flask-Limiter's way): by the time they run, the
-caller is known. Views never authenticate from their arguments.
+Every caller belongs to a site (aichat/tenancy): a server by its client key, a browser page by the
+`Origin` it sends (or the publishable key it names, which must agree with that Origin). Per-caller
+limits are decorators under these (Flask-Limiter's way): by the time they run, the caller is known.
+Views never authenticate from their arguments.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from flask import current_app, g, request
+from flask import g, request
 
-from .auth import bearer_token, client_label
+from aichat.runtime import runtime_of
+from aichat.tenancy import LOCAL_DOMAIN, ClientKeySpec, Directory, SiteSpec
+
+from .auth import bearer_token
 from .errors import ApiError
 
 BROWSER, CLIENT_KEY = "browser", "client_key"
+SITE_HEADER = "X-AIChat-Site"  # a page's publishable site key (pk_…), sent by the widget
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """A browser page (with the Origin it sent, if any) or a server holding a client key (with its label)."""
+    """A browser page of a site, or a server holding one of a site's client keys."""
 
     kind: str
-    label: str | None = None  # the client key's label; safe to log
-    origin: str | None = None
+    site: SiteSpec
+    key: ClientKeySpec | None = None
+    origin: str | None = None  # as the request sent it
+    ip: str | None = None  # the client address, after the trusted proxies
+    end_user: str | None = None  # the site's visitor, once the widget's sessions name one
 
     @property
     def holds_key(self) -> bool:
-        return self.kind == CLIENT_KEY
+        return self.key is not None
+
+    @property
+    def names_sites(self) -> bool:
+        """Keys of the local site serve several sites' backends and may name, for reading, the site of a call."""
+        return self.key is not None and self.site.domain == LOCAL_DOMAIN
+
+    @property
+    def label(self) -> str | None:
+        """The client key's label (its visible prefix); safe to log."""
+        return self.key.label if self.key is not None else None
 
 
 def client_key_required(view):
-    """401 in the surface's error shape unless `Authorization: Bearer <key>` carries a configured client key."""
+    """401 in the surface's error shape unless `Authorization: Bearer <key>` carries a usable client key."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         token = bearer_token()
         if not token:
             raise ApiError(401, "missing_api_key", "send your API key as 'Authorization: Bearer <key>'")
-        label = client_label(token)
-        if label is None:
-            raise ApiError(401, "invalid_api_key", "the API key is not valid")
-        g.caller = Caller(CLIENT_KEY, label, request.headers.get("Origin"))
+        g.caller = key_caller(runtime_of().directory, token)
         return view(*args, **kwargs)
 
     return wrapper
 
 
 def browser_or_client_key(view):
-    """A browser from an allowed origin, or a server with a client key (which then only identifies it).
-
-    The browser endpoint stays open without a key; an Origin that is not allowed gets 403 whoever sends it.
-    """
+    """A server with a client key, or else a browser page of a site that allows anonymous visitors."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        origin = request.headers.get("Origin")
-        if origin and not origin_allowed(origin):
-            raise ApiError(403, "origin_not_allowed",
-                           f"origin {origin} is not allowed; add it to AICHAT_ALLOWED_ORIGINS")
+        directory = runtime_of().directory
         token = bearer_token()
-        label = client_label(token) if token else None
-        g.caller = Caller(CLIENT_KEY, label, origin) if label is not None else Caller(BROWSER, None, origin)
+        g.caller = key_caller(directory, token) if token else browser_caller(directory)
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def origin_allowed(origin: str) -> bool:
-    """A configured site, or our own origin (the demo page served by the gateway itself)."""
-    if origin.rstrip("/") in current_app.config["AICHAT_ALLOWED_ORIGINS"]:
-        return True
+def key_caller(directory: Directory, token: str) -> Caller:
+    """The caller holding client key `token`; 401 for a key that is unknown, revoked or expired, 403 for a
+    disabled site. The messages never repeat the key."""
+    key = directory.key_for(token)
+    if key is None:
+        raise ApiError(401, "invalid_api_key", "the API key is not valid")
+    if key.revoked:
+        raise ApiError(401, "invalid_api_key", f"the API key {key.prefix}… was revoked")
+    if not key.usable_at(datetime.now(timezone.utc)):
+        raise ApiError(401, "invalid_api_key", f"the API key {key.prefix}… expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}")
+    site = directory.site_of(key)
+    _enabled(site)
+    return Caller(CLIENT_KEY, site, key, request.headers.get("Origin"), request.remote_addr)
+
+
+def browser_caller(directory: Directory) -> Caller:
+    """The site of a browser request: named by its publishable key, else found by its Origin.
+
+    Our own pages (the demo) and callers that send no Origin belong to the local site: to refuse them,
+    disable the local site (`flask sites disable localhost`) or its anonymous use.
+    """
+    origin = request.headers.get("Origin")
+    published = request.headers.get(SITE_HEADER)
+    if published:
+        site = directory.by_publishable_key.get(published.strip())
+        if site is None:
+            raise ApiError(403, "unknown_site", f"{SITE_HEADER} names no site of this gateway")
+        if origin and not (_listed(site, origin) or (site is directory.local_site and _own(origin))):
+            raise ApiError(403, "origin_not_allowed", f"origin {origin[:200]} is not an origin of site {site.domain}")
+    elif origin:
+        site = directory.site_for_origin(origin)
+        if site is None and _own(origin):
+            site = directory.local_site
+        if site is None:
+            raise ApiError(403, "origin_not_allowed",
+                           f"origin {origin[:200]} is not allowed; add it to a site with "
+                           f"`flask sites update DOMAIN --origin {origin[:200]}`")
+    else:
+        site = directory.local_site
+    _enabled(site)
+    if not site.allow_anonymous:
+        raise ApiError(401, "sign_in_required", f"site {site.domain} does not serve anonymous visitors")
+    return Caller(BROWSER, site, None, origin, request.remote_addr)
+
+
+def _enabled(site: SiteSpec | None) -> None:
+    if site is None or not site.enabled:
+        raise ApiError(403, "site_disabled", f"site {site.domain if site else 'localhost'} is disabled")
+
+
+def _listed(site: SiteSpec, origin: str) -> bool:
+    return origin.rstrip("/") in site.origins
+
+
+def _own(origin: str) -> bool:
+    """Our own origin: the demo page served by the gateway itself."""
     try:
         return urlsplit(origin).netloc == request.host
     except ValueError:  # malformed (an unclosed IPv6 bracket): not an origin we know

@@ -7,6 +7,7 @@ from flask import g, request
 
 from aichat.gateway import CallContext, Gateway
 from aichat.lifecycle import Lifecycle
+from aichat.tenancy import LOCAL_DOMAIN
 
 from .callers import caller_label
 from .validation import Limits
@@ -26,13 +27,17 @@ def limits() -> Limits:
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
-    """The context of this call; `site` is a key holder's explicit site_domain, which wins over Origin."""
+    """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
                        caller=caller_label(), suggestions=suggestions)
 
 
 def site_domain() -> str:
-    """The browser page's host, from Origin (or Referer); `unknown` when neither is sent."""
+    """The caller's site's domain; for the local site, the page's host as before sites existed (from Origin or
+    Referer; `unknown` when neither is sent), so deployments that list AICHAT_ALLOWED_ORIGINS keep their split."""
+    caller = g.get("caller")
+    if caller is not None and caller.site.domain != LOCAL_DOMAIN:
+        return caller.site.domain
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or source == "null":
         return "unknown"

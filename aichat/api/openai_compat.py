@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from aichat.extensions import csrf
 from aichat.gateway import ChatResult, StreamSession
@@ -26,7 +26,7 @@ csrf.exempt(bp)  # JSON with a client key
 def chat_completions():
     data = validation.json_body(request)
     req, include_usage = validation.openai_chat(data, context.limits())
-    ctx = context.call_context("v1", site=validation.site_domain(data))
+    ctx = context.call_context("v1", site=validation.site_domain(data, allowed=g.caller.names_sites))
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)

@@ -26,7 +26,7 @@ def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""
     data = validation.json_body(request)
     req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
-    site = validation.site_domain(data, allowed=g.caller.holds_key)
+    site = validation.site_domain(data, allowed=g.caller.names_sites)
     ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
     if req.stream:
         session = context.gateway().open_stream(req, ctx)

@@ -69,17 +69,17 @@ def openai_chat(data: dict[str, Any], limits: Limits) -> tuple[ChatRequest, bool
 def site_domain(data: dict[str, Any], *, allowed: bool = True) -> str | None:
     """The explicit `site_domain` of a server caller, lower-cased, or None when the body has none.
 
-    `allowed` is False for callers who did not authenticate: their site is their Origin, and a
-    body field would let any page bill its traffic to another site.
+    `allowed` is True only for client keys of the local site (AICHAT_API_KEYS among them), which serve
+    several sites' backends and name them for reading; every other caller is attributed to its own site,
+    and a body field would let any page bill its traffic to another.
     """
     value = data.get("site_domain")
     if value is None:
         return None
     if not allowed:
         raise ApiError(400, "site_domain_not_allowed",
-                       "'site_domain' is accepted only from server callers that send a client key as "
-                       "'Authorization: Bearer <key>'; browser calls are attributed to their Origin",
-                       param="site_domain")
+                       "'site_domain' is accepted only from client keys of the local site; a browser call is "
+                       "attributed to the site of its Origin, and a site's key to its site", param="site_domain")
     if not isinstance(value, str) or not value.isascii() or len(value) > 253 or not _HOSTNAME.fullmatch(value.lower()):
         raise ApiError(400, "invalid_site_domain",
                        "'site_domain' must be a host name such as shop.example.com (letters, digits, hyphens "

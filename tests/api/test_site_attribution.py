@@ -52,15 +52,20 @@ def test_a_key_alone_identifies_the_caller(app):
     assert _last(app) == ("shop.example.com", LABEL)
 
 
-@pytest.mark.parametrize("headers", [{}, {"Origin": SHOP}, {"Authorization": "Bearer not-a-client-key"},
-                                     {"Authorization": "Basic " + CLIENT_KEY}])
+@pytest.mark.parametrize("headers", [{}, {"Origin": SHOP}, {"Authorization": "Basic " + CLIENT_KEY}])
 def test_without_a_valid_key_the_field_is_refused(app, headers):
     resp = _proxy(app.test_client(), headers, site_domain="shop.example.com")
     assert resp.status_code == 400
     error = resp.json["error"]
     assert error["code"] == "site_domain_not_allowed"
-    assert "Authorization: Bearer" in error["message"] and "Origin" in error["message"]
+    assert "client keys of the local site" in error["message"] and "Origin" in error["message"]
     assert usage_rows(app) == [], "a refused request reaches no upstream"
+
+
+def test_a_key_that_is_not_valid_is_refused_not_taken_for_a_browser(app):
+    resp = _proxy(app.test_client(), {"Authorization": "Bearer not-a-client-key", "Origin": SHOP})
+    assert resp.status_code == 401 and resp.json["error"]["code"] == "invalid_api_key"
+    assert usage_rows(app) == []
 
 
 def test_a_null_field_is_no_field(app):
