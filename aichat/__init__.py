@@ -49,7 +49,7 @@ def init_extensions(app: Flask) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from .extensions import cors, csrf, db, limiter, login_manager, migrate, tune_sqlite
+    from .extensions import csrf, db, limiter, login_manager, migrate, tune_sqlite
     from .ratelimit import init_rate_limit_storage
 
     if not event.contains(Engine, "connect", tune_sqlite):
@@ -67,9 +67,6 @@ def init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
-    origins = app.config["AICHAT_ALLOWED_ORIGINS"]
-    cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
-                  expose_headers=["X-Request-ID", "Retry-After"], max_age=600)
     if app.config["AICHAT_TRUSTED_PROXIES"]:
         hops = app.config["AICHAT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

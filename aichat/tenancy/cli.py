@@ -75,7 +75,8 @@ def limit_options(command):
              "rpm_user": "requests per minute per end user", "tpm": "tokens per minute", "tpd": "tokens per day",
              "cost_day": "cost per day, in --currency", "cost_month": "cost per month, in --currency"}
     for name in reversed(LIMIT_NAMES):
-        command = click.option(f"--{name.replace('_', '-')}", name, default=None, metavar="N", help=helps[name])(command)
+        flag = f"--{name.replace('_', '-')}"
+        command = click.option(flag, name, default=None, metavar="N", help=helps[name])(command)
     return click.option("--currency", default=None, metavar="USD", help="The currency of the cost budgets.")(command)
 
 
@@ -239,7 +240,7 @@ def _shorten(text: str, width: int = 60) -> str:
 @click.argument("domain")
 @click.option("--domain", "new_domain", default=None, metavar="NEW", help="Rename the site (its history follows).")
 @click.option("--name", default=None)
-@click.option("--add-origin", multiple=True, metavar="URL")
+@click.option("--add-origin", "--origin", "add_origin", multiple=True, metavar="URL")
 @click.option("--remove-origin", multiple=True, metavar="URL")
 @click.option("--anonymous/--no-anonymous", "allow_anonymous", default=None)
 @click.option("--rotate-publishable-key", is_flag=True,

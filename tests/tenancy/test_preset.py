@@ -1,4 +1,4 @@
-"""The preset as a plain function: each rule refuses what is outside it, naming itself, and fills in what is left out."""
+"""The preset as a plain function: each rule refuses what is outside it by name, and fills in what is left out."""
 from __future__ import annotations
 
 import pytest

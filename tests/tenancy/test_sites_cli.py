@@ -18,8 +18,8 @@ SHOP = "https://shop.example.com"
 @pytest.fixture
 def shop(flask):
     """The site shop.example.com with two origins and a preset and limits; returns its publishable key."""
-    result = ok(flask("sites", "create", "shop.example.com", "--origin", SHOP, "--origin", "https://www.shop.example.com/",
-                      "--name", "The Shop", "--max-tokens", "512", "--temperature-range", "0.2-1.0",
+    result = ok(flask("sites", "create", "shop.example.com", "--origin", SHOP,
+                      "--origin", "https://www.shop.example.com/", "--name", "The Shop", "--max-tokens", "512", "--temperature-range", "0.2-1.0",
                       "--allowed-models", "gpt-4o*", "--default-model", "gpt-4o-mini", "--rpm", "60",
                       "--cost-day", "5.50", "--system-prompt", "You are the shop's assistant."))
     return result.stdout.strip()
