@@ -7,9 +7,11 @@ from flask import g, request
 
 from aichat.gateway import CallContext, Gateway
 from aichat.lifecycle import Lifecycle
+from aichat.providers.base import ChatRequest
 from aichat.tenancy import LOCAL_DOMAIN
+from aichat.tenancy.preset import apply_model_scope, apply_preset
 
-from .callers import caller_label
+from .callers import BROWSER, caller_label
 from .validation import Limits
 from aichat.runtime import runtime_of
 
@@ -24,6 +26,27 @@ def lifecycle() -> Lifecycle:
 
 def limits() -> Limits:
     return runtime_of().limits
+
+
+def scoped(req: ChatRequest) -> ChatRequest:
+    """The request within what its caller may ask: a browser gets its site's preset; a server (the site's own
+    backend) is bound only by its key's models."""
+    caller = g.caller
+    if caller.kind == BROWSER:
+        return apply_preset(req, caller.site.preset, limits().max_tokens)
+    return apply_model_scope(req, model_scope(), caller.site.preset.default_model)
+
+
+def model_scope() -> tuple[str, ...]:
+    """The models a client key caller may use: its key's, else its site's allowed models (empty: every one)."""
+    caller = g.caller
+    return caller.key.models or caller.site.preset.allowed_models
+
+
+def suggestions(asked: bool) -> bool:
+    """Follow-up suggestions for this call: as asked, unless a browser's site turned them off."""
+    caller = g.caller
+    return asked and (caller.kind != BROWSER or caller.site.preset.suggestions)
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:

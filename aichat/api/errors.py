@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from aichat.gateway import NoUpstreamAvailable, UnknownModel
 from aichat.lifecycle import ServerShuttingDown
 from aichat.providers.base import ProviderError, RequestInvalid, UpstreamRateLimited, UpstreamTimeout
+from aichat.tenancy.preset import PresetViolation, ScopeError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,14 @@ def from_gateway(exc: Exception) -> ApiError:
     raise TypeError(exc)
 
 
+def from_scope(exc: ScopeError) -> ApiError:
+    """A request outside its caller's scope: a browser's outside its site's preset is a bad request naming the
+    rule; a client key's model outside its models is not permitted to it."""
+    if isinstance(exc, PresetViolation):
+        return ApiError(400, "preset_violation", exc.message, param=exc.param)
+    return ApiError(403, "model_not_allowed", exc.message, param=exc.param)
+
+
 def render(err: ApiError):
     """The response for `err` in the envelope of the current surface."""
     request_id = getattr(g, "request_id", None)
@@ -88,6 +97,7 @@ def openai_stream_error(err: ProviderError) -> dict:
 
 def register_errors(app: Flask) -> None:
     app.register_error_handler(ApiError, render)
+    app.register_error_handler(ScopeError, lambda exc: render(from_scope(exc)))
 
     for exc_type in (UnknownModel, NoUpstreamAvailable, ProviderError):
         app.register_error_handler(exc_type, lambda exc: render(from_gateway(exc)))

@@ -27,7 +27,8 @@ def chat():
     data = validation.json_body(request)
     req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
     site = validation.site_domain(data, allowed=g.caller.names_sites)
-    ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
+    req = context.scoped(req)  # the site's preset for a browser, the key's models for a server
+    ctx = context.call_context("ai-proxy", suggestions=context.suggestions(options.suggestions), site=site)
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)

@@ -57,8 +57,11 @@ def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -
                    max_tokens=_max_tokens(req.max_tokens, preset.max_tokens, ceiling))
 
 
-def apply_model_scope(req: ChatRequest, patterns: tuple[str, ...]) -> ChatRequest:
-    """A server's request with its model checked against `patterns` (a key's models, else its site's)."""
+def apply_model_scope(req: ChatRequest, patterns: tuple[str, ...], default: str | None = None) -> ChatRequest:
+    """A server's request with its model checked against `patterns` (a key's models, else its site's); when it
+    names none, `default` (its site's default model) if `patterns` allow it."""
+    if req.model is None and default is not None and allows(patterns, default):
+        return replace(req, model=default)
     model = _model(req.model, patterns, lambda message: ModelNotAllowed("models", message, "model"))
     return req if model == req.model else replace(req, model=model)
 

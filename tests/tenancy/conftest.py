@@ -7,7 +7,7 @@ from aichat.extensions import db
 from aichat.models import ClientKey
 from aichat.runtime import runtime_of
 from aichat.tenancy import sites
-from aichat.tenancy.store import bump, new_client_key
+from aichat.tenancy.store import bump, dumps, new_client_key
 
 
 @pytest.fixture
@@ -16,12 +16,12 @@ def app(make_app):
     return make_app(AICHAT_CONFIG_POLL_INTERVAL=0, AICHAT_ENV="development")
 
 
-def add_key(app, domain: str) -> str:
-    """A client key of the site `domain`; returns the key."""
+def add_key(app, domain: str, models: tuple[str, ...] = ()) -> str:
+    """A client key of the site `domain` (limited to `models` when given); returns the key."""
     key, prefix, digest = new_client_key()
     with app.app_context():
         row = sites.get(db.session, domain)
-        row.keys.append(ClientKey(name="backend", prefix=prefix, key_hash=digest))
+        row.keys.append(ClientKey(name="backend", prefix=prefix, key_hash=digest, models=dumps(list(models))))
         bump(db.session)
         db.session.commit()
     return key
