@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aichat.models import ClientKey, ConfigVersion, Site
+from aichat import config_versions as versions
+from aichat.models import ClientKey, Site
 
 from .directory import key_digest
 from .specs import ClientKeySpec, IpRules, SiteSpec, SpecError, check_limits, check_preset
@@ -29,31 +27,17 @@ _VISIBLE = len(KEY_PREFIX) + 8  # what listings and usage rows show of a key
 
 
 def config_version(session: Session) -> int:
-    return session.execute(select(ConfigVersion.version).where(ConfigVersion.name == CONFIG)).scalar() or 0
+    return versions.read(session, CONFIG)
 
 
 def bump(session: Session) -> None:
     """Mark the tenancy configuration changed, in the caller's transaction."""
-    done = session.execute(update(ConfigVersion).where(ConfigVersion.name == CONFIG)
-                           .values(version=ConfigVersion.version + 1)).rowcount
-    if not done:
-        session.add(ConfigVersion(name=CONFIG, version=1))
+    versions.bump(session, CONFIG)
 
 
-@contextmanager
-def change(session: Session, conflict: str = "") -> Iterator[None]:
-    """One tenancy change: the version bumped first (its row lock orders concurrent changes), then the change,
-    committed together or not at all; an IntegrityError (the same change made meanwhile) becomes a SpecError."""
-    try:
-        bump(session)
-        yield
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise SpecError(conflict or "the change conflicts with another made at the same time: try again") from None
-    except BaseException:
-        session.rollback()
-        raise
+def change(session: Session, conflict: str = ""):
+    """One tenancy change, committed with its version bump or not at all (aichat/config_versions.py)."""
+    return versions.change(session, CONFIG, conflict)
 
 
 def new_publishable_key() -> str:
