@@ -29,7 +29,8 @@ def _takes_effect() -> str:
 
 
 def _done(action: str, change: store.Change) -> store.Change:
-    """Where every change made here passes: its before and after are the record of it."""
+    """Every change made here passes through this one place, named by `action`, with the site before and after:
+    what an audit entry records."""
     return change
 
 

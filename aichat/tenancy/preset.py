@@ -53,8 +53,13 @@ def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -
                    lambda message: PresetViolation("allowed_models", f"allowed_models: {message}", "model"))
     if preset.system_prompt:
         messages = [Message("system", preset.system_prompt), *messages]
-    return replace(req, messages=messages, model=model, temperature=_temperature(req.temperature, preset),
-                   max_tokens=_max_tokens(req.max_tokens, preset.max_tokens, ceiling))
+    temperature = _temperature(req.temperature, preset)
+    max_tokens = _max_tokens(req.max_tokens, preset.max_tokens, ceiling)
+    if (messages, model, temperature, max_tokens) == (req.messages, req.model, req.temperature, req.max_tokens):
+        return req
+    # Built directly: dataclasses.replace costs several times more, on every browser request.
+    return ChatRequest(messages=messages, model=model, temperature=temperature, max_tokens=max_tokens,
+                       stream=req.stream, extra=req.extra)
 
 
 def apply_model_scope(req: ChatRequest, patterns: tuple[str, ...], default: str | None = None) -> ChatRequest:
@@ -72,12 +77,15 @@ def allows(patterns: tuple[str, ...], model: str) -> bool:
 
 def _check_input(messages: list[Message], preset: Preset) -> None:
     """The page's messages against the input caps (the site's own system prompt is not counted)."""
+    if preset.max_input_chars is None and preset.max_input_tokens is None:
+        return
+    chars = sum(len(m.content) for m in messages)
     if preset.max_input_chars is not None:
-        chars = sum(len(m.content) for m in messages)
         if chars > preset.max_input_chars:
             raise PresetViolation("max_input_chars", f"max_input_chars: the messages are {chars} characters; this "
                                                      f"site accepts at most {preset.max_input_chars}", "messages")
-    if preset.max_input_tokens is not None:
+    # The rule counts at most a token per character plus 4 per message: below that, no need to count.
+    if preset.max_input_tokens is not None and chars + 4 * len(messages) > preset.max_input_tokens:
         tokens = estimate_usage(messages, "").prompt_tokens  # the rule the gateway estimates prompts by
         if tokens > preset.max_input_tokens:
             raise PresetViolation("max_input_tokens", f"max_input_tokens: the messages are about {tokens} tokens; "

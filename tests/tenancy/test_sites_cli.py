@@ -192,3 +192,8 @@ def test_every_change_returns_the_site_before_and_after(app):
 def _version(app) -> int:
     with app.app_context():
         return config_version(db.session)
+
+
+def test_update_origin_adds_one_as_the_refusal_of_an_unknown_origin_suggests(flask, shop):
+    ok(flask("sites", "update", "shop.example.com", "--origin", "https://m.shop.example.com"))
+    assert "https://m.shop.example.com" in show(flask)["origins"]
