@@ -75,9 +75,11 @@ def init_extensions(app: Flask) -> None:
 def init_gateway(app: Flask) -> None:
     """The usage recorder and background jobs, the health registry, and the live gateway (rebuilt when upstreams
     change); SDK clients live as long as the upstream they serve."""
+    from .audit import add_prune as add_audit_prune
     from .api.validation import Limits
     from .gateway import build_health
     from .jobs import Jobs
+    from .tenancy import last_used
     from .tenancy.live import LiveTenancy
     from .upstreams.live import LiveGateway
     from .telemetry import metrics_of, observing
@@ -89,6 +91,7 @@ def init_gateway(app: Flask) -> None:
     metrics = metrics_of(app)
     runtime.jobs = jobs = Jobs()  # started and stopped with the usage writer
     add_rollup(jobs, app)
+    add_audit_prune(jobs, app)
     store = UsageStore(app, on_written=metrics.written, tally=metrics.usage)
     recorder = UsageRecorder(store, app.config["AICHAT_USAGE_BATCH_SIZE"], app.config["AICHAT_USAGE_FLUSH_INTERVAL"],
                              companion=jobs, queue_max=app.config["AICHAT_USAGE_QUEUE_MAX"], tally=metrics.usage)
@@ -108,16 +111,21 @@ def init_gateway(app: Flask) -> None:
     runtime.limits = Limits(app.config["AICHAT_MAX_TOKENS_LIMIT"], app.config["AICHAT_MAX_MESSAGES"])
     runtime.tenancy = tenancy = LiveTenancy(app)
     jobs.every("tenancy-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], tenancy.poll)  # in every process
+    runtime.keys_used = keys_used = last_used.LastUsed(app)
+    app.after_request(keys_used.after_request)
+    jobs.every("client-keys-last-used", last_used.RESOLUTION, keys_used.flush)  # in every process
 
 
 def init_web(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .api import register_api
+    from .headers import init_security_headers
     from .health.views import bp as health_bp
     from .request_id import init_request_ids
     from .telemetry.views import bp as metrics_bp
 
     init_request_ids(app)
+    init_security_headers(app)
     register_api(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(admin_bp)

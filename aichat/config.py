@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -81,9 +82,18 @@ class Defaults:
 
     # Admin accounts and the console.
     AICHAT_LOGIN_RATE_LIMIT = "10/minute"  # login attempts per IP
+    AICHAT_LOGIN_MAX_FAILURES = 5  # failed logins for one name, within the lock time of the first, that lock it
+    AICHAT_LOGIN_LOCK_MINUTES = 15.0  # how long it stays locked (`flask users unlock NAME` ends it sooner)
+    AICHAT_SESSION_IDLE_MINUTES = 30.0  # a console session unused this long ends
+    AICHAT_SESSION_LIFETIME_HOURS = 12.0  # and any console session ends this long after sign-in
     SESSION_COOKIE_HTTPONLY = True
+    # Lax, not Strict: a link to the console from mail or chat opens it signed in; cross-site POSTs carry no
+    # cookie either way, and every state change needs its CSRF token besides.
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # set true when the console is served over HTTPS
+    SESSION_COOKIE_SECURE: bool | None = None  # None: on in production, off in development (plain HTTP)
+    SESSION_REFRESH_EACH_REQUEST = False  # the idle clock lives in the session, rewritten once a minute at most
+    AICHAT_HSTS_SECONDS = 31536000  # Strict-Transport-Security max-age on HTTPS responses; 0: no header
+    AICHAT_AUDIT_RETENTION_DAYS = 365  # audit events older than this are pruned hourly; 0 keeps them all
     WTF_CSRF_TIME_LIMIT = None  # a login form may stay open all day; the token is tied to the session
     WTF_CSRF_CHECK_DEFAULT = True  # every form POST needs the token; the JSON blueprints exempt themselves
 
@@ -135,6 +145,7 @@ _PARSERS = {
     "AICHAT_SUGGESTIONS": _bool,
     "AICHAT_METRICS_ALLOW": _split,
     "AICHAT_ENV": lambda v: _choice(v.strip().lower(), ("production", "development")),
+    "SESSION_COOKIE_SECURE": _bool,
 }
 
 
@@ -202,6 +213,9 @@ def load(app, test_config: Mapping[str, Any] | None = None) -> None:
     if app.config["SECRET_KEY"] in ("", DEFAULT_SECRET_KEY) and not app.config.get("TESTING"):
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path) or DEFAULT_SECRET_KEY
     app.config["MAX_CONTENT_LENGTH"] = app.config["AICHAT_MAX_BODY_BYTES"]
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = app.config["AICHAT_ENV"] == "production"
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["AICHAT_SESSION_LIFETIME_HOURS"]))
 
 
 SECRET_KEY_FILE = "secret_key"

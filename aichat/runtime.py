@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .lifecycle import Lifecycle
     from .telemetry.metrics import Metrics
     from .tenancy.directory import Directory
+    from .tenancy.last_used import LastUsed
     from .tenancy.live import LiveTenancy
     from .upstreams.live import LiveGateway
     from .usage.costing import PriceCache
@@ -41,6 +42,7 @@ class Runtime:
     live: LiveGateway | None = None  # the gateway in force and the configuration version it was built from
     limits: Limits | None = None  # request limits of the chat surfaces
     tenancy: LiveTenancy | None = None  # the sites and client keys in force
+    keys_used: LastUsed | None = None  # client keys used since their last use was written
     readiness: Readiness | None = None  # built on the first /health/ready
     prices: PriceCache | None = None  # built on the first priced row
 

@@ -25,7 +25,7 @@ from tests.usage.factories import (GROUP, STAT_FIELDS, assert_stats_equal, expec
 
 HEAD = ScriptDirectory(str(Path(__file__).resolve().parent.parent / "migrations")).get_current_head()
 
-NEW = ("id", "upstream", "latency_min_ms", "latency_max_ms")  # not in ai_usage_stats at 0003
+NEW = ("id", "upstream", "latency_min_ms", "latency_max_ms", "site_id")  # not in ai_usage_stats at 0003
 
 
 def _old_stats_row(day: date) -> dict:
@@ -129,8 +129,10 @@ def app_on(empty_database):
 
 
 def _without_upstream(table) -> sa.TableClause:
-    """The table as revision 0004 has it: the model's columns but `upstream` (and the database's own id)."""
-    return sa.table(table.name, *(sa.column(c.name, c.type) for c in table.c if c.name not in ("id", "upstream")))
+    """The table as revision 0004 has it: the model's columns but `upstream` and `site_id` (and the database's
+    own id)."""
+    return sa.table(table.name, *(sa.column(c.name, c.type) for c in table.c
+                                  if c.name not in ("id", "upstream", "site_id")))
 
 
 def _unnamed(row: dict) -> dict:
@@ -220,3 +222,55 @@ def test_0006_downgrades_by_merging_upstreams_of_one_kind(app_on):
             for key, fields in expected_stats(as_kind, UTC).items()}
     assert len(want) == 5
     assert_stats_equal(found, want)
+
+
+def test_0008_makes_every_existing_admin_an_owner_and_downgrades(app_on):
+    """Admins from before roles could do everything: they become owners, unlocked; the audit table comes and goes."""
+    with app_on.app_context():
+        upgrade(revision="0007")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO admin_user (username, password_hash, is_active, created_at) "
+                                 "VALUES ('alice', 'x', :t, CURRENT_TIMESTAMP), ('bob', 'x', :f, CURRENT_TIMESTAMP)"),
+                         {"t": True, "f": False})
+        upgrade()
+        with db.engine.begin() as conn:
+            rows = conn.execute(sa.text("SELECT username, role, failed_logins, locked_until FROM admin_user "
+                                        "ORDER BY username")).all()
+            assert [tuple(r) for r in rows] == [("alice", "owner", 0, None), ("bob", "owner", 0, None)]
+            # A new account's role is chosen by the code, never by a default that grants the most.
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(sa.text("INSERT INTO admin_user (username, password_hash, is_active, created_at) "
+                                     "VALUES ('carol', 'x', :t, CURRENT_TIMESTAMP)"), {"t": True})
+            assert "audit_event" in sa.inspect(conn).get_table_names()
+        downgrade(revision="0007")
+        with db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "audit_event" not in inspector.get_table_names()
+            assert "role" not in {c["name"] for c in inspector.get_columns("admin_user")}
+            assert conn.execute(sa.text("SELECT count(*) FROM admin_user")).scalar_one() == 2
+        upgrade()
+
+
+def test_0010_downgrades_by_merging_sites_of_one_domain(app_on):
+    """A removed site's history and the new site of its domain roll up apart at 0010; back at 0009, where the
+    domain is the group, they become one row, exactly; the other sites' rows stay as they were."""
+    rows = [*_old_rows(), log_row(utc(2026, 1, 5, 9, 30), site_id=101, latency_ms=50.0, cost=Decimal("2")),
+            log_row(utc(2026, 1, 5, 9, 45), site_id=102, status="error", latency_ms=None, failed_over=True),
+            log_row(utc(2026, 1, 5, 9, 50), site_id=103, site_domain="blog.example.org")]
+    with app_on.app_context():
+        upgrade()
+    write_logs(app_on, rows)
+    roll_up(app_on)
+    with app_on.app_context():
+        with db.engine.connect() as conn:
+            sited = conn.execute(sa.select(AIUsageStats.site_id, AIUsageStats.site_domain)
+                                 .where(AIUsageStats.site_id.is_not(None))).all()
+        assert sorted(sited) == [(101, "shop.example.com"), (102, "shop.example.com"), (103, "blog.example.org")]
+        downgrade(revision="0009")
+        old = sa.table("ai_usage_stats", *(sa.column(c.name, c.type) for c in AIUsageStats.__table__.c
+                                           if c.name not in ("id", "site_id")))
+        with db.engine.connect() as conn:
+            found = {tuple(r[k] for k in GROUP): {f: r[f] for f in STAT_FIELDS}
+                     for r in conn.execute(sa.select(old)).mappings()}
+            assert "site_id" not in {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_log")}
+    assert_stats_equal(found, expected_stats(rows, UTC))

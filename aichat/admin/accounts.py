@@ -1,4 +1,4 @@
-"""Admin accounts: the rules for names and passwords, creation, login checks and API tokens."""
+"""Admin accounts: the rules for names, passwords and roles, creation, login checks and API tokens."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from aichat.extensions import db
 from aichat.models import AdminUser, ApiToken
+from aichat.models.accounts import ROLES
 
 MIN_PASSWORD_LENGTH = 12
 # scrypt takes any length, but a megabyte "password" is an attack on our CPU, not a password.
@@ -22,6 +23,10 @@ _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 class AccountError(ValueError):
     """A refused account operation; the message is meant for the operator."""
+
+
+class LastOwnerError(AccountError):
+    """The change would leave no active owner, and so nobody who can manage admins."""
 
 
 def _now() -> datetime:
@@ -65,11 +70,23 @@ def check_available(username: str) -> str:
     return username
 
 
-def create_admin(username: str, password: str) -> AdminUser:
-    """A new active admin."""
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return role
+
+
+def default_role() -> str:
+    """`owner` for the first admin of an install (someone must manage the others), `admin` after that."""
+    owners = db.session.execute(db.select(func.count()).where(AdminUser.role == "owner")).scalar_one()
+    return "admin" if owners else "owner"
+
+
+def create_admin(username: str, password: str, role: str | None = None) -> AdminUser:
+    """A new active admin with `role` (default: default_role())."""
     check_available(username)
     check_password(password)
-    admin = AdminUser(username=username, is_active=True)
+    admin = AdminUser(username=username, is_active=True, role=check_role(role or default_role()))
     admin.set_password(password)
     db.session.add(admin)
     try:
@@ -86,8 +103,54 @@ def set_password(admin: AdminUser, password: str) -> None:
 
 
 def set_active(admin: AdminUser, active: bool) -> None:
+    if not active:
+        _keep_an_owner(admin, "disable")
     admin.is_active = active
     db.session.commit()
+
+
+def set_role(admin: AdminUser, role: str) -> None:
+    check_role(role)
+    if role != "owner":
+        _keep_an_owner(admin, "demote")
+    admin.role = role
+    db.session.commit()
+
+
+def remove(admin: AdminUser) -> None:
+    """Delete an admin and their API tokens (the audit log keeps their name)."""
+    _keep_an_owner(admin, "remove")
+    db.session.delete(admin)
+    db.session.commit()
+
+
+def _keep_an_owner(admin: AdminUser, doing: str) -> None:
+    """Refuse to take away the last active owner."""
+    if admin.role != "owner" or not admin.is_active:
+        return
+    others = db.session.execute(db.select(func.count()).where(
+        AdminUser.role == "owner", AdminUser.is_active, AdminUser.id != admin.id)).scalar_one()
+    if not others:
+        raise LastOwnerError(f"cannot {doing} {admin.username!r}: it is the last active owner; make another admin "
+                             f"an owner first (flask users set-role NAME owner)")
+
+
+def unlock(admin: AdminUser) -> bool:
+    """Clear an admin's failed logins and lock; whether it was locked."""
+    was_locked = admin.locked_until is not None and _aware(admin.locked_until) > _now()
+    admin.failed_logins, admin.failed_logins_since, admin.locked_until = 0, None, None
+    db.session.commit()
+    return was_locked
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def snapshot(admin: AdminUser) -> dict:
+    """What the audit log keeps of an admin: never the password hash."""
+    return {"username": admin.username, "role": admin.role, "active": admin.is_active,
+            "locked_until": _aware(admin.locked_until) if admin.locked_until else None}
 
 
 @lru_cache(maxsize=1)
@@ -95,18 +158,22 @@ def _dummy_hash() -> str:
     return generate_password_hash("no such admin: this hash only spends the same time")
 
 
-def authenticate(username: str, password: str) -> AdminUser | None:
-    """The active admin with these credentials, or None.
+def check_credentials(username: str, password: str) -> tuple[AdminUser | None, bool]:
+    """The admin called `username` (None if there is none) and whether `password` is theirs.
 
     An unknown name still costs one scrypt check, so response times do not tell which names exist.
     """
     admin = find(username) if username and len(username) <= 64 else None
     if admin is None:
         check_password_hash(_dummy_hash(), password)
-        return None
-    if not admin.check_password(password) or not admin.is_active:
-        return None
-    return admin
+        return None, False
+    return admin, admin.check_password(password)
+
+
+def authenticate(username: str, password: str) -> AdminUser | None:
+    """The active admin with these credentials, or None (no lockout: the login form uses lockout.sign_in)."""
+    admin, matches = check_credentials(username, password)
+    return admin if admin is not None and matches and admin.is_active else None
 
 
 def record_login(admin: AdminUser) -> None:

@@ -7,12 +7,17 @@ from datetime import datetime, timezone
 import click
 from flask.cli import AppGroup
 
+from aichat import audit
 from aichat.commands import echo_table, refusing
+from aichat.models.accounts import ROLES
 
-from . import accounts
+from . import accounts, lockout
 
-# An AccountError becomes a one-line message on stderr and exit code 1, never a traceback.
+# An AccountError becomes a one-line message on stderr and exit code 1, never a traceback; taking away the
+# last owner is refused with exit code 2.
 _refusals = refusing(accounts.AccountError)
+_keeps_an_owner = refusing(accounts.LastOwnerError, exit_code=2)
+role_choice = click.Choice(ROLES)
 
 
 def _new_password(from_stdin: bool) -> str:
@@ -47,13 +52,17 @@ def users() -> None:
 
 @users.command("create-admin")
 @click.argument("username")
+@click.option("--role", type=role_choice, default=None,
+              help="viewer (reads), admin (changes the configuration) or owner (also manages admins); "
+                   "default: owner for the first admin, admin after that.")
 @password_stdin
 @_refusals
-def create_admin(username: str, password_stdin: bool) -> None:
+def create_admin(username: str, role: str | None, password_stdin: bool) -> None:
     """Create an admin who can log in to the console and use the monitoring API."""
     accounts.check_available(username)  # before asking for a password
-    admin = accounts.create_admin(username, _new_password(password_stdin))
-    click.echo(f"Created admin {admin.username!r}.", err=True)
+    admin = accounts.create_admin(username, _new_password(password_stdin), role)
+    audit.record("users.create", "admin", admin.username, after=accounts.snapshot(admin))
+    click.echo(f"Created {admin.role} {admin.username!r}.", err=True)
 
 
 @users.command("list")
@@ -64,9 +73,10 @@ def list_admins() -> None:
         click.echo("No admins yet; create one with: flask users create-admin USERNAME", err=True)
         return
     counts = accounts.live_token_counts()
-    echo_table(("USERNAME", "ACTIVE", "CREATED", "LAST LOGIN", "TOKENS"),
-           [(a.username, "yes" if a.is_active else "no", _when(a.created_at), _when(a.last_login_at),
-             str(counts.get(a.id, 0))) for a in admins])
+    echo_table(("USERNAME", "ROLE", "ACTIVE", "CREATED", "LAST LOGIN", "LOCKED UNTIL", "TOKENS"),
+               [(a.username, a.role, "yes" if a.is_active else "no", _when(a.created_at), _when(a.last_login_at),
+                 _when(a.locked_until) if lockout.locked(a, a.username) else "-", str(counts.get(a.id, 0)))
+                for a in admins])
 
 
 @users.command("set-password")
@@ -77,12 +87,14 @@ def set_password(username: str, password_stdin: bool) -> None:
     """Give an admin a new password; their open console sessions end."""
     admin = accounts.get(username)
     accounts.set_password(admin, _new_password(password_stdin))
+    audit.record("users.set_password", "admin", admin.username, after={"password": "changed"})
     click.echo(f"Password changed for {admin.username!r}.", err=True)
 
 
 @users.command("disable")
 @click.argument("username")
 @_refusals
+@_keeps_an_owner
 def disable(username: str) -> None:
     """Stop an admin from logging in; their sessions and API tokens stop working at once."""
     _set_active(username, False)
@@ -98,7 +110,10 @@ def enable(username: str) -> None:
 
 def _set_active(username: str, active: bool) -> None:
     admin = accounts.get(username)
+    before = accounts.snapshot(admin)
     accounts.set_active(admin, active)
+    audit.record("users.enable" if active else "users.disable", "admin", admin.username, before=before,
+                 after=accounts.snapshot(admin))
     click.echo(f"{'Enabled' if active else 'Disabled'} {admin.username!r}.", err=True)
 
 
@@ -109,6 +124,7 @@ def _set_active(username: str, active: bool) -> None:
 def create_token(username: str, name: str) -> None:
     """Print a new API token, alone on stdout (TOKEN=$(flask users create-token admin)); it is shown only once."""
     row, clear = accounts.issue_token(accounts.get(username), name)
+    audit.record("users.create_token", "token", row.id, after=_token_snapshot(row))
     click.echo(clear)
     click.echo(f"Token {row.id} ({row.prefix}…) for {username!r}; store it now, it cannot be shown again. "
                f"Send it as 'Authorization: Bearer <token>'.", err=True)
@@ -134,5 +150,60 @@ def list_tokens(username: str) -> None:
 def revoke_token(token_id: int) -> None:
     """Revoke an API token by its id (see `flask users tokens USERNAME`)."""
     row, was_live = accounts.revoke_token(token_id)
+    if was_live:
+        audit.record("users.revoke_token", "token", row.id, before={**_token_snapshot(row), "revoked": False},
+                     after={**_token_snapshot(row), "revoked": True})
     click.echo(f"Revoked token {row.id} ({row.prefix}…)." if was_live else f"Token {row.id} was already revoked.",
                err=True)
+
+
+def _token_snapshot(row) -> dict:
+    """What the audit log keeps of an API token: whose, its name and visible prefix, never the token."""
+    return {"admin": row.admin.username, "name": row.name, "prefix": row.prefix}
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("role", type=role_choice)
+@_refusals
+@_keeps_an_owner
+def set_role(username: str, role: str) -> None:
+    """Give an admin another role: viewer, admin or owner (the last active owner cannot be demoted)."""
+    admin = accounts.get(username)
+    before = accounts.snapshot(admin)
+    if admin.role == role:
+        click.echo(f"{admin.username!r} is already a {role}.", err=True)
+        return
+    accounts.set_role(admin, role)
+    audit.record("users.set_role", "admin", admin.username, before=before, after=accounts.snapshot(admin))
+    click.echo(f"{admin.username!r} is now a {role}; it applies to their next request.", err=True)
+
+
+@users.command("unlock")
+@click.argument("username")
+@_refusals
+def unlock(username: str) -> None:
+    """Let an admin locked out by failed logins sign in again now, and clear the count."""
+    admin = accounts.get(username)
+    before = accounts.snapshot(admin)
+    if not accounts.unlock(admin):
+        click.echo(f"{admin.username!r} was not locked; its failed logins are cleared.", err=True)
+        return
+    audit.record("users.unlock", "admin", admin.username, before=before, after=accounts.snapshot(admin))
+    click.echo(f"Unlocked {admin.username!r}.", err=True)
+
+
+@users.command("remove")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_refusals
+@_keeps_an_owner
+def remove(username: str, yes: bool) -> None:
+    """Delete an admin and their API tokens (the last active owner cannot be removed)."""
+    admin = accounts.get(username)
+    if not yes:
+        click.confirm(f"Remove admin {admin.username!r} and their API tokens?", abort=True, err=True)
+    before = accounts.snapshot(admin)
+    accounts.remove(admin)
+    audit.record("users.remove", "admin", username, before=before)
+    click.echo(f"Removed {username!r}.", err=True)

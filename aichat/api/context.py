@@ -6,12 +6,14 @@ from urllib.parse import urlsplit
 from flask import g, request
 
 from aichat.gateway import CallContext, Gateway
+from aichat.gateway.routing import Router
 from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ChatRequest
-from aichat.tenancy import LOCAL_DOMAIN
-from aichat.tenancy.preset import apply_model_scope, apply_preset
+from aichat.tenancy import LOCAL_DOMAIN, ClientKeySpec
+from aichat.tenancy.preset import apply_preset
 
 from .callers import BROWSER, caller_label
+from .errors import ApiError
 from .validation import Limits
 from aichat.runtime import runtime_of
 
@@ -28,19 +30,11 @@ def limits() -> Limits:
     return runtime_of().limits
 
 
-def scoped(req: ChatRequest) -> ChatRequest:
-    """The request within what its caller may ask: a browser gets its site's preset; a server (the site's own
-    backend) is bound only by its key's models."""
+def with_preset(req: ChatRequest) -> ChatRequest:
+    """A browser's request as its site's preset shapes it (400 naming the rule when outside it); a server's as
+    sent: a client key is the site's own backend, bound only by its models (check_model)."""
     caller = g.caller
-    if caller.kind == BROWSER:
-        return apply_preset(req, caller.site.preset, limits().max_tokens)
-    return apply_model_scope(req, model_scope(), caller.site.preset.default_model)
-
-
-def model_scope() -> tuple[str, ...]:
-    """The models a client key caller may use: its key's, else its site's allowed models (empty: every one)."""
-    caller = g.caller
-    return caller.key.models or caller.site.preset.allowed_models
+    return apply_preset(req, caller.site.preset, limits().max_tokens) if caller.kind == BROWSER else req
 
 
 def suggestions(asked: bool) -> bool:
@@ -52,7 +46,25 @@ def suggestions(asked: bool) -> bool:
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
     """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
-                       caller=caller_label(), suggestions=suggestions)
+                       site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions)
+
+
+def check_model(model: str | None) -> None:
+    """403 when the caller's client key may not use `model` (or, with none asked, the default model); a key
+    without a list of models may use every model. Checked before anything is sent upstream."""
+    key = g.caller.key
+    if key is None or not key.models:
+        return
+    router = gateway().router
+    name = model or router.default_model
+    if not key_allows(key, router, name):
+        raise ApiError(403, "model_not_allowed", f"this API key may not use model {name!r}; it may use "
+                                                 f"{', '.join(key.models)}", param="model")
+
+
+def key_allows(key: ClientKeySpec, router: Router, name: str) -> bool:
+    """May `key` use model `name`? An alias counts as the model it stands for, `upstream/model` as the model."""
+    return any(key.allows_model(n) for n in (name, router.aliases.get(name, name), name.partition("/")[2]) if n)
 
 
 def site_domain() -> str:

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from aichat.gateway import NoUpstreamAvailable, UnknownModel
 from aichat.lifecycle import ServerShuttingDown
 from aichat.providers.base import ProviderError, RequestInvalid, UpstreamRateLimited, UpstreamTimeout
-from aichat.tenancy.preset import PresetViolation, ScopeError
+from aichat.tenancy.preset import PresetViolation
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,6 @@ def from_gateway(exc: Exception) -> ApiError:
     raise TypeError(exc)
 
 
-def from_scope(exc: ScopeError) -> ApiError:
-    """A request outside its caller's scope: a browser's outside its site's preset is a bad request naming the
-    rule; a client key's model outside its models is not permitted to it."""
-    if isinstance(exc, PresetViolation):
-        return ApiError(400, "preset_violation", exc.message, param=exc.param)
-    return ApiError(403, "model_not_allowed", exc.message, param=exc.param)
-
-
 def render(err: ApiError):
     """The response for `err` in the envelope of the current surface."""
     request_id = getattr(g, "request_id", None)
@@ -97,7 +89,9 @@ def openai_stream_error(err: ProviderError) -> dict:
 
 def register_errors(app: Flask) -> None:
     app.register_error_handler(ApiError, render)
-    app.register_error_handler(ScopeError, lambda exc: render(from_scope(exc)))
+    # A browser's request outside its site's preset: a bad request naming the rule.
+    app.register_error_handler(PresetViolation, lambda exc: render(ApiError(400, "preset_violation", exc.message,
+                                                                            param=exc.param)))
 
     for exc_type in (UnknownModel, NoUpstreamAvailable, ProviderError):
         app.register_error_handler(exc_type, lambda exc: render(from_gateway(exc)))
@@ -106,7 +100,7 @@ def register_errors(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if not _is_api(request.path):
             return exc
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+        code = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
                 429: "rate_limited"}.get(exc.code, "http_error")
         message = exc.description or exc.name
         if exc.code == 429:

@@ -10,7 +10,6 @@ from aichat.extensions import csrf
 from aichat.gateway import ChatResult, StreamSession
 from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
-from aichat.tenancy.preset import allows
 
 from . import context, sse, validation
 from .callers import client_key_required
@@ -27,7 +26,7 @@ csrf.exempt(bp)  # JSON with a client key
 def chat_completions():
     data = validation.json_body(request)
     req, include_usage = validation.openai_chat(data, context.limits())
-    req = context.scoped(req)  # the key's models
+    context.check_model(req.model)
     ctx = context.call_context("v1", site=validation.site_domain(data, allowed=g.caller.names_sites))
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
@@ -44,8 +43,10 @@ def chat_completions():
 @client_key_required
 def models():
     created = int(time.time())
-    scope = context.model_scope()
-    names = [name for name in context.gateway().router.known_models() if allows(scope, name)]
+    router, key = context.gateway().router, g.caller.key
+    names = router.known_models()
+    if key.models:  # a key limited to some models lists only those
+        names = [name for name in names if context.key_allows(key, router, name)]
     return jsonify({"object": "list",
                     "data": [{"id": n, "object": "model", "created": created, "owned_by": "aichat"} for n in names]})
 

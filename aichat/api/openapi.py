@@ -228,14 +228,18 @@ def _paths() -> dict:
                 "application/json": {"schema": _ref("ChatResponse")},
                 "text/event-stream": {"schema": {"type": "string"}}}},
                 **{str(s): {"description": d, "content": {"application/json": {"schema": _ref("Error")}}}
-                   for s, d in ((400, "invalid request"), (403, "origin not allowed"), (429, "rate limited"),
+                   for s, d in ((400, "invalid request"), (401, "client key not valid, revoked or expired"),
+                                (403, "origin not allowed, or a model the client key may not use"),
+                                (429, "rate limited"),
                                 (502, "no provider could answer"), (503, "no provider available"))}}}},
         "/v1/chat/completions": {"post": {
             "summary": "OpenAI-compatible chat completions (JSON or SSE); use the official SDK with base_url",
             "security": [{"clientKey": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {"200": {"description": "OpenAI's chat.completion (or chunks when streaming)"},
-                          "401": {"description": "missing or invalid client key, in OpenAI's error shape"}}}},
+                          "401": {"description": "missing, unknown, revoked or expired client key, in OpenAI's "
+                                                 "error shape"},
+                          "403": {"description": "a model the client key may not use (model_not_allowed)"}}}},
         "/v1/models": {"get": {"summary": "OpenAI-compatible model list", "security": [{"clientKey": []}],
                                "responses": {"200": {"description": "OpenAI's model list"}}}},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
@@ -261,7 +265,8 @@ def document() -> dict:
                                "description": "an admin API token (`flask users create-token USERNAME`)"},
                 "cookieSession": {"type": "apiKey", "in": "cookie", "name": "session",
                                   "description": "the console session after logging in at /admin/login"},
-                "clientKey": {"type": "http", "scheme": "bearer", "description": "a client key from AICHAT_API_KEYS"},
+                "clientKey": {"type": "http", "scheme": "bearer",
+                              "description": "a client key from `flask keys create` (or AICHAT_API_KEYS)"},
             },
         },
     }

@@ -23,6 +23,7 @@ class CallContext:
     site_domain: str = "unknown"
     caller: str | None = None
     suggestions: bool = False
+    site_id: int | None = None  # the site (aichat/tenancy) the caller belongs to; site_domain is its domain
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class AttemptRecord:
     ttft_ms: float | None
     failed_over: bool
     created_at: datetime
+    site_id: int | None = None
 
     def as_row(self) -> dict:
         """The record as a usage row's column values."""
@@ -124,7 +126,7 @@ class Attempt:
             usage.total_tokens, usage.source,
             round((time.perf_counter() - self.started) * 1000, 2),
             round(ttft * 1000, 2) if ttft is not None else None,
-            failed_over, self.created_at,
+            failed_over, self.created_at, ctx.site_id,
         ))
 
 

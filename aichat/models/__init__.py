@@ -1,8 +1,9 @@
 """SQLAlchemy models, one module per domain."""
 from .accounts import AdminUser, ApiToken
+from .audit import AuditEvent
 from .gateway import ConfigVersion, ModelPrice, Upstream, UpstreamKey
 from .tenancy import ClientKey, Site
 from .usage import AIUsageLog, AIUsageStats, UsageDirtyDay, UsageRollupState, UsageSpoolApplied
 
-__all__ = ["AIUsageLog", "AIUsageStats", "AdminUser", "ApiToken", "ClientKey", "ConfigVersion", "ModelPrice", "Site",
-           "Upstream", "UpstreamKey", "UsageDirtyDay", "UsageRollupState", "UsageSpoolApplied"]
+__all__ = ["AIUsageLog", "AIUsageStats", "AdminUser", "ApiToken", "AuditEvent", "ClientKey", "ConfigVersion",
+           "ModelPrice", "Site", "Upstream", "UpstreamKey", "UsageDirtyDay", "UsageRollupState", "UsageSpoolApplied"]

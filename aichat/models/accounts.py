@@ -13,6 +13,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from aichat.extensions import db
 
 TOKEN_PREFIX = "aic_"
+# Roles, least to most: a viewer reads everything but secrets and changes nothing; an admin changes
+# the configuration; an owner also manages admin accounts.
+ROLES = ("viewer", "admin", "owner")
 
 
 def _now() -> datetime:
@@ -35,6 +38,12 @@ class AdminUser(UserMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    role: Mapped[str] = mapped_column(String(16), default="admin")
+    # Failed logins counted since the first of them (a window of AICHAT_LOGIN_LOCK_MINUTES), and until when
+    # the account refuses every login: aichat/admin/lockout.py.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_logins_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="admin", cascade="all, delete-orphan")
 

@@ -23,6 +23,8 @@ class Site(db.Model):
     """
 
     __tablename__ = "site"
+    # Ids are never reused (SQLite would hand a removed site's to the next): usage rows keep them.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     domain: Mapped[str] = mapped_column(String(253), unique=True)

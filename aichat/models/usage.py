@@ -26,6 +26,9 @@ class AIUsageLog(db.Model):
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
+    # The site (aichat/tenancy) by id: no foreign key, the history outlives a removed site. NULL on rows
+    # written before sites existed. site_domain is for reading: the site's domain when the row was written.
+    site_id: Mapped[int | None] = mapped_column(Integer)
     site_domain: Mapped[str] = mapped_column(String(255), default="unknown")
     caller: Mapped[str | None] = mapped_column(String(128))
     endpoint: Mapped[str] = mapped_column(String(64))
@@ -55,6 +58,7 @@ class AIUsageLog(db.Model):
     __table_args__ = (
         Index("ix_ai_usage_log_created_at", "created_at"),
         Index("ix_ai_usage_log_site_created", "site_domain", "created_at"),
+        Index("ix_ai_usage_log_site_id_created", "site_id", "created_at"),
         Index("ix_ai_usage_log_provider_created", "provider", "created_at"),
         Index("ix_ai_usage_log_upstream_created", "upstream", "created_at"),
         Index("ix_ai_usage_log_request_id", "request_id"),
@@ -65,8 +69,10 @@ class AIUsageLog(db.Model):
 class AIUsageStats(db.Model):
     """The daily rollup of AIUsageLog per (day, site, upstream, provider, model, caller, currency).
 
-    `day` is a calendar day in AICHAT_TIMEZONE. Exact: every sum equals the same sum over
-    the logs of that day. `upstream` is the upstream's name and `provider` its kind (both are in
+    The site is its id, so renaming a domain does not split its history; `site_domain` is the site's
+    domain when the day was rolled up. Rows of the local site (pages of several hosts) and rows without
+    a site id (from before sites) are grouped by the domain they name too. `day` is a calendar day in
+    AICHAT_TIMEZONE. Exact: every sum equals the same sum over the logs of that day. `upstream` is the upstream's name and `provider` its kind (both are in
     the group: a name removed and added again may come back with another kind). `caller` is ''
     for browser calls; `currency` is '' where no cost was computed. attempts counts log rows;
     requests counts first attempts (one per client request); latency columns cover successful
@@ -77,6 +83,7 @@ class AIUsageStats(db.Model):
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
     day: Mapped[date] = mapped_column(Date)
+    site_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key, as in the log
     site_domain: Mapped[str] = mapped_column(String(255))
     upstream: Mapped[str] = mapped_column(String(64))
     provider: Mapped[str] = mapped_column(String(32))
@@ -121,9 +128,10 @@ class AIUsageStats(db.Model):
     lat_le_inf: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        UniqueConstraint("day", "site_domain", "upstream", "provider", "model", "caller", "currency",
+        UniqueConstraint("day", "site_id", "site_domain", "upstream", "provider", "model", "caller", "currency",
                          name="uq_ai_usage_stats_group"),
         Index("ix_ai_usage_stats_site_day", "site_domain", "day"),
+        Index("ix_ai_usage_stats_site_id_day", "site_id", "day"),
         Index("ix_ai_usage_stats_caller_day", "caller", "day"),
     )
 

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from aichat import audit
 from aichat.commands import echo_table, refusing
 from aichat.extensions import db
 
@@ -29,8 +30,9 @@ def _takes_effect() -> str:
 
 
 def _done(action: str, change: store.Change) -> store.Change:
-    """Every change made here passes through this one place, named by `action`, with the site before and after:
-    what an audit entry records."""
+    """Every change made here passes through this one place: one audit entry, with the site before and after."""
+    site = change.after or change.before
+    audit.record(action, "site", site["domain"], before=change.before, after=change.after)
     return change
 
 
@@ -159,7 +161,7 @@ def create(domain: str, origins: tuple[str, ...], name: str | None, allow_anonym
     if not origins:
         raise SpecError("give at least one --origin URL, the page origin browsers call from "
                         "(e.g. --origin https://shop.example.com)")
-    change = _done("site.create", store.create_site(
+    change = _done("sites.create", store.create_site(
         db.session, domain, origins, name=name, allow_anonymous=allow_anonymous, preset=_preset_changes(values),
         limits=_limit_changes(values), reserved_origins=_reserved()))
     site = change.after
@@ -253,7 +255,7 @@ def update(domain: str, new_domain: str | None, name: str | None, add_origin: tu
            remove_origin: tuple[str, ...], allow_anonymous: bool | None, rotate_publishable_key: bool,
            **values) -> None:
     """Change a site: rename it, add or remove origins, change preset fields and limits (`none` clears one)."""
-    change = _done("site.update", store.update_site(
+    change = _done("sites.update", store.update_site(
         db.session, domain, new_domain=new_domain, name=name, add_origins=add_origin, remove_origins=remove_origin,
         allow_anonymous=allow_anonymous, preset=_preset_changes(values), limits=_limit_changes(values),
         rotate_publishable_key=rotate_publishable_key, reserved_origins=_reserved()))
@@ -284,7 +286,8 @@ def enable(domain: str) -> None:
 
 
 def _set_enabled(domain: str, enabled: bool) -> None:
-    before, after = _done("site.enable" if enabled else "site.disable", store.set_enabled(db.session, domain, enabled))
+    action = "sites.enable" if enabled else "sites.disable"
+    before, after = _done(action, store.set_enabled(db.session, domain, enabled))
     state = "enabled" if enabled else "disabled"
     if before["enabled"] == enabled:
         click.echo(f"Site {after['domain']!r} was already {state}.", err=True)
@@ -303,7 +306,7 @@ def remove(domain: str, yes: bool) -> None:
         count = len(row.keys)
         click.confirm(f"Remove site {row.domain!r} and delete its {count} client key{'s' if count != 1 else ''}? "
                       f"(`flask sites disable` keeps them)", abort=True, err=True)
-    before, _ = _done("site.remove", store.remove_site(db.session, domain))
+    before, _ = _done("sites.remove", store.remove_site(db.session, domain))
     count = before["client_keys"]
     click.echo(f"Removed site {before['domain']!r} and deleted its {count} client key{'s' if count != 1 else ''}, "
                f"which stop working with it; its usage history stays; {_takes_effect()}.", err=True)

@@ -1,13 +1,10 @@
-"""A site's assistant preset applied to a browser's request, and a client key's model scope to a server's.
+"""A site's assistant preset applied to a browser's request (a client key's models are checked in api/context.py).
 
-Plain functions over validated ChatRequests: each returns the request as it goes upstream, or raises a
-ScopeError naming the rule it breaks and the limit. The page never decides what the site's assistant is:
+A plain function over a validated ChatRequest: it returns the request as it goes upstream, or raises a
+PresetViolation naming the rule it breaks and the limit. The page never decides what the site's assistant is:
 the site's system prompt goes first, its caps fill in what the page left out.
 """
 from __future__ import annotations
-
-import fnmatch
-from dataclasses import replace
 
 from aichat.gateway.tokens import estimate_usage
 from aichat.providers.base import ChatRequest, Message
@@ -17,22 +14,14 @@ from .specs import Preset
 PROVIDER_TEMPERATURE = 1.0  # what OpenAI and Gemini use when a request sends none
 
 
-class ScopeError(Exception):
-    """A request outside what its caller may ask; `rule` names the setting, `param` the request field."""
+class PresetViolation(Exception):
+    """A browser's request outside its site's preset; `rule` names the preset field, `param` the request's."""
 
     def __init__(self, rule: str, message: str, param: str):
         super().__init__(message)
         self.rule = rule
         self.message = message
         self.param = param
-
-
-class PresetViolation(ScopeError):
-    """A browser's request outside its site's preset."""
-
-
-class ModelNotAllowed(ScopeError):
-    """A client key asked for a model outside its scope."""
 
 
 def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -> ChatRequest:
@@ -49,8 +38,7 @@ def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -
         if preset.client_system == "replace":
             messages = [m for m in messages if m.role != "system"]
     _check_input(messages, preset)
-    model = _model(req.model or preset.default_model, preset.allowed_models,
-                   lambda message: PresetViolation("allowed_models", f"allowed_models: {message}", "model"))
+    model = _model(req.model or preset.default_model, preset)
     if preset.system_prompt:
         messages = [Message("system", preset.system_prompt), *messages]
     temperature = _temperature(req.temperature, preset)
@@ -60,19 +48,6 @@ def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -
     # Built directly: dataclasses.replace costs several times more, on every browser request.
     return ChatRequest(messages=messages, model=model, temperature=temperature, max_tokens=max_tokens,
                        stream=req.stream, extra=req.extra)
-
-
-def apply_model_scope(req: ChatRequest, patterns: tuple[str, ...], default: str | None = None) -> ChatRequest:
-    """A server's request with its model checked against `patterns` (a key's models, else its site's); when it
-    names none, `default` (its site's default model) if `patterns` allow it."""
-    if req.model is None and default is not None and allows(patterns, default):
-        return replace(req, model=default)
-    model = _model(req.model, patterns, lambda message: ModelNotAllowed("models", message, "model"))
-    return req if model == req.model else replace(req, model=model)
-
-
-def allows(patterns: tuple[str, ...], model: str) -> bool:
-    return not patterns or any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
 
 
 def _check_input(messages: list[Message], preset: Preset) -> None:
@@ -93,15 +68,18 @@ def _check_input(messages: list[Message], preset: Preset) -> None:
                                   "messages")
 
 
-def _model(model: str | None, patterns: tuple[str, ...], error) -> str | None:
-    """The model to ask for: the one named, else the first plain name among `patterns` (the gateway's default
-    could be outside them); refused when outside `patterns`."""
+def _model(model: str | None, preset: Preset) -> str | None:
+    """The model to ask for: the one named (or the default), else the first plain name among the allowed models
+    (the gateway's default could be outside them); refused when outside them."""
+    patterns = preset.allowed_models
     if model is None and patterns:
         model = next((p for p in patterns if not any(c in p for c in "*?[")), None)
         if model is None:
-            raise error(f"name a model: only {', '.join(patterns)} may be used here")
-    if model is not None and not allows(patterns, model):
-        raise error(f"model {model!r} is not available here (allowed: {', '.join(patterns)})")
+            raise PresetViolation("allowed_models", f"allowed_models: name a model: this site allows "
+                                                    f"{', '.join(patterns)}", "model")
+    if model is not None and not preset.allows_model(model):
+        raise PresetViolation("allowed_models", f"allowed_models: model {model!r} is not available on this site "
+                                                f"(allowed: {', '.join(patterns)})", "model")
     return model
 
 

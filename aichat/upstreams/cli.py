@@ -12,6 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from aichat import audit
 from aichat.commands import echo_table, refusing
 from aichat.crypto import EncryptionKeyError, KeyRing, load_keyring
 from aichat.extensions import db
@@ -33,6 +34,16 @@ def _keyring() -> KeyRing:
         return load_keyring(current_app.config, current_app.instance_path)
     except EncryptionKeyError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _snapshot(name: str) -> dict | None:
+    """What the audit log keeps of a stored upstream: its settings and its keys' labels, never a key."""
+    row = store.find(db.session, name)
+    if row is None:
+        return None
+    return {"name": row.name, "kind": row.kind, "base_url": row.base_url, "models": row.model_list,
+            "default_model": row.default_model, "priority": row.priority, "enabled": row.enabled,
+            "keys": [{"label": k.label, "enabled": k.enabled} for k in row.keys]}
 
 
 def _models(value: str) -> list[str]:
@@ -68,6 +79,7 @@ def add(name, kind, base_url, models, default_model, priority, disabled) -> None
     """Add an upstream; then give it a key with `flask upstreams keys add NAME --label L`."""
     row = store.add_upstream(db.session, name, kind, base_url, _models(models), default_model, priority,
                              enabled=not disabled, reserved=_reserved())
+    audit.record("upstreams.add", "upstream", row.name, after=_snapshot(row.name))
     click.echo(f"Added upstream {row.name!r} ({row.kind}, {row.base_url}){' disabled' if disabled else ''}; "
                f"add a key with: flask upstreams keys add {row.name} --label LABEL < keyfile", err=True)
 
@@ -134,9 +146,11 @@ def _echo_keys(upstream: listing.UpstreamView) -> None:
 @_refusals
 def update(name, base_url, models, default_model, priority) -> None:
     """Change an upstream's base URL, models, default model or priority."""
+    before = _snapshot(name)
     row = store.update_upstream(db.session, name, base_url=base_url,
                                 models=_models(models) if models is not None else None,
                                 default_model=default_model, priority=priority, reserved=_reserved())
+    audit.record("upstreams.update", "upstream", row.name, before=before, after=_snapshot(row.name))
     click.echo(f"Updated upstream {row.name!r}; {TAKES_EFFECT}.", err=True)
 
 
@@ -157,7 +171,11 @@ def enable(name: str) -> None:
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
+    before = _snapshot(name)
     row, changed = store.set_enabled(db.session, name, enabled, _reserved())
+    if changed:
+        audit.record("upstreams.enable" if enabled else "upstreams.disable", "upstream", row.name, before=before,
+                     after=_snapshot(row.name))
     state = "enabled" if enabled else "disabled"
     click.echo(f"{state.capitalize()} upstream {row.name!r}; {TAKES_EFFECT}." if changed
                else f"Upstream {row.name!r} was already {state}.", err=True)
@@ -174,7 +192,9 @@ def remove(name: str, yes: bool) -> None:
         count = len(row.keys)
         click.confirm(f"Remove upstream {row.name!r} and its {count} key{'s' if count != 1 else ''}?", abort=True,
                       err=True)
+    before = _snapshot(name)
     count = store.remove_upstream(db.session, name, _reserved())
+    audit.record("upstreams.remove", "upstream", name, before=before)
     click.echo(f"Removed upstream {name!r} and {count} key{'s' if count != 1 else ''}; {TAKES_EFFECT}.", err=True)
 
 
@@ -259,6 +279,8 @@ def add_key(name: str, label: str) -> None:
     store.get(db.session, name, _reserved())  # before asking for the key
     keyring = _keyring()
     key = store.add_key(db.session, keyring, name, label, _key_from_stdin(name), _reserved())
+    audit.record("upstreams.keys.add", "upstream_key", f"{name}/{key.label}",
+                 after={"upstream": name, "label": key.label, "enabled": key.enabled})
     note = (" (encrypted with the key generated in instance/: set AICHAT_ENCRYPTION_KEY in production)"
             if keyring.generated else "")
     click.echo(f"Added key {key.label!r} ({key.hint}) to {name!r}{note}; {TAKES_EFFECT}.", err=True)
@@ -310,6 +332,9 @@ def enable_key(name: str, label: str) -> None:
 
 def _set_key_enabled(name: str, label: str, enabled: bool) -> None:
     _, changed = store.set_key_enabled(db.session, name, label, enabled, _reserved())
+    if changed:
+        audit.record("upstreams.keys.enable" if enabled else "upstreams.keys.disable", "upstream_key",
+                     f"{name}/{label}", before={"enabled": not enabled}, after={"enabled": enabled})
     state = "enabled" if enabled else "disabled"
     click.echo(f"{state.capitalize()} key {label!r} of {name!r}; {TAKES_EFFECT}." if changed
                else f"Key {label!r} of {name!r} was already {state}.", err=True)
@@ -322,6 +347,7 @@ def _set_key_enabled(name: str, label: str, enabled: bool) -> None:
 def remove_key(name: str, label: str) -> None:
     """Delete a key; it cannot be shown or restored afterwards."""
     store.remove_key(db.session, name, label, _reserved())
+    audit.record("upstreams.keys.remove", "upstream_key", f"{name}/{label}", before={"upstream": name, "label": label})
     click.echo(f"Removed key {label!r} of {name!r}; {TAKES_EFFECT}.", err=True)
 
 
@@ -333,6 +359,8 @@ def reencrypt() -> None:
     """Encrypt every stored key anew under the newest key in AICHAT_ENCRYPTION_KEY (after adding a new one first)."""
     keyring = _keyring()
     result = store.reencrypt(db.session, keyring)
+    audit.record("upstreams.reencrypt", "upstream_keys", "*",
+                 after={"reencrypted": result.rotated, "failed": [f"{u}/{label}" for u, label in result.failed]})
     click.echo(f"Re-encrypted {result.rotated} stored key{'s' if result.rotated != 1 else ''} under the newest "
                f"encryption key.", err=True)
     if result.failed:

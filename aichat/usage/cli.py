@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from aichat import audit
 from aichat.extensions import db
 
 from . import export, retention, rollup
@@ -79,6 +80,8 @@ def prune_command(older_than: str, batch_size: int, dry_run: bool) -> None:
     retention.roll_up_before_prune(engine, zone, pruning)
     with click.progressbar(length=pruning.rows, label="Deleting", file=sys.stderr, show_pos=True) as bar:
         deleted = retention.delete_batches(engine, pruning.cutoff, batch_size, bar.update)
+    audit.record("usage.prune", "usage_log", f"before {pruning.cutoff_day}",
+                 after={"deleted": deleted, "cutoff": pruning.cutoff, "older_than_days": age})
     click.echo(f"Deleted {deleted} log rows created {when}; the daily rollups of those days are kept.")
 
 
@@ -139,4 +142,6 @@ def seed_demo_command(rows: int, days: int, seed_value: int, force: bool, clear_
     with click.progressbar(days_to_roll, label="Rolling up", file=sys.stderr, show_pos=True) as bar:
         result = rollup.rollup_days(engine, zone, bar)
     done = f"Deleted {deleted} demo rows" if clear_only else f"Wrote {written} demo rows over {days} days"
+    audit.record("usage.seed_demo", "usage_log", "demo",
+                 after={"deleted": deleted} if clear_only else {"written": written, "days": days, "seed": seed_value})
     click.echo(f"{done}; rolled up {result.days} days ({zone.key}).")

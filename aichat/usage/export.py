@@ -27,11 +27,13 @@ CHUNK = 2000
 LOG_COLUMNS = ("created_at", "request_id", "attempt", "site_domain", "caller", "endpoint", "upstream", "provider",
                "key_label", "model_requested", "model_served", "stream", "status", "http_status", "error_code",
                "error_message", "failed_over", "prompt_tokens", "cached_tokens", "completion_tokens",
-               "reasoning_tokens", "total_tokens", "usage_source", "cost", "currency", "latency_ms", "ttft_ms")
+               "reasoning_tokens", "total_tokens", "usage_source", "cost", "currency", "latency_ms", "ttft_ms",
+               "site_id")  # last: columns added later go at the end, so readers by position keep working
 DAILY_COLUMNS = ("day", "site_domain", "upstream", "provider", "model", "caller", "currency", "attempts",
                  "requests", "successes", "errors", "cancelled", "failovers", "streams", "prompt_tokens",
                  "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced", "estimated",
-                 "latency_sum_ms", "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
+                 "latency_sum_ms", "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS + (
+                     "site_id",)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -111,13 +111,18 @@ def _key(price: Mapping) -> tuple:
     return price["model"], price["valid_from"], price["above_prompt_tokens"]
 
 
+def find(price: Mapping) -> ModelPrice | None:
+    """The stored row of this price's model, first day and tier, if any."""
+    return db.session.execute(select(ModelPrice).where(
+        ModelPrice.model == price["model"], ModelPrice.valid_from == price["valid_from"],
+        ModelPrice.above_prompt_tokens == price["above_prompt_tokens"])).scalar_one_or_none()
+
+
 def save(prices: Iterable[dict]) -> tuple[int, int]:
     """Insert or update validated prices in one transaction; (added, updated)."""
     added = updated = 0
     for price in prices:
-        row = db.session.execute(select(ModelPrice).where(
-            ModelPrice.model == price["model"], ModelPrice.valid_from == price["valid_from"],
-            ModelPrice.above_prompt_tokens == price["above_prompt_tokens"])).scalar_one_or_none()
+        row = find(price)
         if row is None:
             db.session.add(ModelPrice(**price))
             added += 1

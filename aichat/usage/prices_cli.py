@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from aichat import audit
 from aichat.commands import echo_table, refusing
 
 from . import prices as prices_mod
@@ -64,7 +65,12 @@ def set_price(model, input_, output, cached_input, currency, valid_from, above_p
         "model": model, "input_per_mtok": input_, "output_per_mtok": output, "cached_input_per_mtok": cached_input,
         "currency": currency, "valid_from": valid_from, "above_prompt_tokens": above_prompt_tokens,
         "source": source})
+    existing = prices_mod.find(price)
+    before = prices_mod.as_record(existing) if existing is not None else None
     added, _ = prices_mod.save([price])
+    target = f"{price['model']}@{price['valid_from']}" + (f">{price['above_prompt_tokens']}"
+                                                         if price['above_prompt_tokens'] else "")
+    audit.record("prices.set", "price", target, before=before, after=prices_mod.as_record(prices_mod.find(price)))
     click.echo(f"{'Added' if added else 'Updated'} the price of {price['model']!r} from {price['valid_from']}"
                f"{' for prompts over ' + str(price['above_prompt_tokens']) + ' tokens' if price['above_prompt_tokens'] else ''}"
                f"; {_refresh_note()}.", err=True)
@@ -77,6 +83,8 @@ def import_prices(file) -> None:
     """Add or update prices from a CSV file with a header (the export format) or a JSON list."""
     parsed = prices_mod.read_prices(file.read(), getattr(file, "name", ""))
     added, updated = prices_mod.save(parsed)
+    audit.record("prices.import", "price", getattr(file, "name", "-"),
+                 after={"added": added, "updated": updated, "models": sorted({p["model"] for p in parsed})})
     click.echo(f"Imported {len(parsed)} prices: {added} added, {updated} updated; {_refresh_note()}.", err=True)
 
 

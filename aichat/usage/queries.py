@@ -11,6 +11,10 @@ Everything but recent errors reads the daily rollup (AIUsageStats), never the lo
 - cost: one exact decimal string per currency; attempts without a price are `unpriced`.
 - latency: over successful attempts; average from the sums, min and max exact, percentiles
   from the histogram narrowed to them (see usage/histogram.py).
+- site_domain filters: a site's domain means that site, by id, whatever domain its rows were
+  written under (a renamed site keeps its history), and the rows that name the domain without
+  belonging to another site: the local site's (whose rows name the page's host, or what its
+  keys name), rows from before sites, and those of a removed site.
 """
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from aichat.models.tenancy import Site
 from aichat.models.usage import LATENCY_COLUMNS, AIUsageLog, AIUsageStats
 from aichat.providers.base import redact
+from aichat.tenancy.directory import LOCAL_DOMAIN
 
 from . import histogram
 from .days import each_day, utc_iso
@@ -106,6 +112,14 @@ class _Totals:
         return histogram.latency(counts, self.n["latency_sum_ms"], self.n["latency_count"], bounds, quantiles)
 
 
+def site_filter(session: Session, columns, domain: str):
+    """The condition selecting the usage of site `domain` in a table with site_id and site_domain columns."""
+    owners = select(Site.id).where(Site.domain != LOCAL_DOMAIN)  # sites whose rows are theirs whatever they name
+    by_name = and_(columns.site_domain == domain, or_(columns.site_id.is_(None), columns.site_id.not_in(owners)))
+    site_id = session.execute(owners.where(Site.domain == domain)).scalar()
+    return by_name if site_id is None else or_(columns.site_id == site_id, by_name)
+
+
 def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | None = None,
              caller: str | None = None, provider: str | None = None) -> dict[tuple, _Totals]:
     """Rollup sums over the period grouped by `keys` (stats column names), currency kept apart."""
@@ -118,7 +132,9 @@ def _grouped(session: Session, period: Period, keys: tuple, site_domain: str | N
                     func.sum(unbounded).label("latency_unbounded"))
              .where(_S.day >= period.first, _S.day <= period.last)
              .group_by(*cols, _S.currency))
-    for column, value in (("site_domain", site_domain), ("caller", caller), ("provider", provider)):
+    if site_domain is not None:
+        query = query.where(site_filter(session, _S, site_domain))
+    for column, value in (("caller", caller), ("provider", provider)):
         if value is not None:
             query = query.where(_S[column] == value)
     out: dict[tuple, _Totals] = defaultdict(_Totals)
@@ -211,7 +227,9 @@ def recent_errors(session: Session, limit: int, provider: str | None = None, sit
                     _L.model_served, _L.model_requested, _L.http_status, _L.error_code, _L.error_message,
                     _L.site_domain, _L.endpoint)
              .where(_L.status == "error").order_by(_L.created_at.desc(), _L.id.desc()).limit(limit))
-    for column, value in ((_L.provider, provider), (_L.upstream, upstream), (_L.site_domain, site_domain)):
+    if site_domain is not None:
+        query = query.where(site_filter(session, _L, site_domain))
+    for column, value in ((_L.provider, provider), (_L.upstream, upstream)):
         if value is not None:
             query = query.where(column == value)
     return {"errors": [{"time": utc_iso(r.created_at), "request_id": r.request_id, "attempt": r.attempt,

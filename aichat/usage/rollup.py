@@ -10,14 +10,18 @@ Which days: the batch writer marks each local day it writes rows for as dirty
 reads (day, version), recomputes the day, and clears the mark only if the version is still
 the one it read: a batch written meanwhile leaves the day dirty for the next round.
 
-Groups are (day, site_domain, upstream, provider, model, caller, currency) with upstream the
-upstream's name, provider its kind, model = model_served ('' if NULL), caller = caller or '',
-currency = currency or ''. Per group: attempts = rows; requests = rows with attempt 1;
-successes/errors/cancelled by status; failovers, streams; token sums; cost = SUM(cost) (NULLs
-skipped); unpriced = rows with no cost but with tokens; estimated = rows with usage_source
-'estimated'; latency sum, count, min, max and histogram over successful attempts that have a
-latency (a row goes into the first bucket whose bound >= it; min and max are NULL when there
-is none).
+Groups are (day, site, upstream, provider, model, caller, currency) with the site its id, upstream
+the upstream's name, provider its kind, model = model_served ('' if NULL), caller = caller or '',
+currency = currency or ''. A site's site_domain is its domain at the time of the rollup (once the
+site is removed, the greatest of the domains its rows name), so a renamed domain does not split its
+history. Rows of the local site (which serves pages of several hosts, as AICHAT_ALLOWED_ORIGINS did)
+and rows without a site id (from before sites) are grouped by the domain they name too, and keep
+it. Per group: attempts =
+rows; requests = rows with attempt 1; successes/errors/cancelled by status; failovers, streams;
+token sums; cost = SUM(cost) (NULLs skipped); unpriced = rows with no cost but with tokens;
+estimated = rows with usage_source 'estimated'; latency sum, count, min, max and histogram over
+successful attempts that have a latency (a row goes into the first bucket whose bound >= it;
+min and max are NULL when there is none).
 """
 from __future__ import annotations
 
@@ -27,19 +31,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, delete, func, literal, literal_column, select, text
+from sqlalchemy import Date, and_, case, delete, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from aichat.models.tenancy import Site
 from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AIUsageLog, AIUsageStats, UsageDirtyDay
 from aichat.models.usage import UsageRollupState
+from aichat.tenancy.directory import LOCAL_DOMAIN
 
 from .days import UTC, day_bounds, day_start, each_day, local_day, today
 
 log = logging.getLogger(__name__)
 
 _L = AIUsageLog.__table__.c
+_SITE = Site.__table__
 _STATS = AIUsageStats.__table__
 _DIRTY = UsageDirtyDay.__table__
 _STATE = UsageRollupState.__table__
@@ -124,6 +131,8 @@ def _aggregate(day: date, start: datetime, end: datetime):
     model = func.coalesce(_L.model_served, "")
     caller = func.coalesce(_L.caller, "")
     currency = func.coalesce(_L.currency, "")
+    # A site's rows group by its id alone; the local site's, and rows without a site, by their domain too.
+    by_name = case((or_(_L.site_id.is_(None), _SITE.c.domain == LOCAL_DOMAIN), _L.site_domain), else_="")
     timed = and_(_L.status == "success", _L.latency_ms.is_not(None))
     buckets = []
     lower = None
@@ -135,7 +144,9 @@ def _aggregate(day: date, start: datetime, end: datetime):
     buckets.append(_count_if(and_(timed, _L.latency_ms > lower)))
     values = {
         "day": literal(day, Date),
-        "site_domain": _L.site_domain, "upstream": _L.upstream, "provider": _L.provider, "model": model,
+        "site_id": _L.site_id,
+        "site_domain": func.coalesce(func.nullif(by_name, ""), _SITE.c.domain, func.max(_L.site_domain)),
+        "upstream": _L.upstream, "provider": _L.provider, "model": model,
         "caller": caller, "currency": currency,
         "attempts": func.count(),
         "requests": _count_if(_L.attempt == 1),
@@ -159,8 +170,9 @@ def _aggregate(day: date, start: datetime, end: datetime):
         **dict(zip(LATENCY_COLUMNS, buckets)),
     }
     query = (select(*values.values())
+             .select_from(AIUsageLog.__table__.outerjoin(_SITE, _SITE.c.id == _L.site_id))
              .where(_L.created_at >= start, _L.created_at < end)
-             .group_by(_L.site_domain, _L.upstream, _L.provider, model, caller, currency))
+             .group_by(_L.site_id, by_name, _SITE.c.domain, _L.upstream, _L.provider, model, caller, currency))
     # preserve_rowcount: drivers forget an INSERT's row count once its cursor is closed (psycopg does).
     return _STATS.insert().from_select(list(values), query).execution_options(preserve_rowcount=True)
 

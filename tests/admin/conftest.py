@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -13,6 +14,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CONSOLE_PAGES = ["/admin/", "/admin/admins", "/admin/audit"]  # every page a signed-in admin can open
 
 
 def csrf_token(client, path: str = "/admin/login") -> str:
@@ -26,6 +28,17 @@ def login(client, username: str = "admin", password: str = PASSWORD, **form):
     """POST the login form with a fresh CSRF token; returns the response (not followed)."""
     data = {"csrf_token": csrf_token(client), "username": username, "password": password, **form}
     return client.post("/admin/login", data=data)
+
+
+def lock_admin(app, username: str) -> None:
+    """Lock an admin's sign-in for a day, as repeated failures would."""
+    from aichat.admin import accounts
+    from aichat.extensions import db
+
+    with app.app_context():
+        admin = accounts.get(username)
+        admin.failed_logins, admin.locked_until = 5, datetime.now(timezone.utc) + timedelta(days=1)
+        db.session.commit()
 
 
 @pytest.fixture(scope="session")

@@ -146,7 +146,7 @@ def test_set_password_from_the_prompt(app, users, make_admin):
 
 
 def test_disable_and_enable(app, users, make_admin):
-    _, token = make_admin(app, "alice")
+    _, token = make_admin(app, "alice", role="admin")  # the last owner cannot be disabled
     assert users("disable", "alice").exit_code == 0
     with app.test_request_context():
         assert not _admin(app, "alice").is_active
@@ -187,7 +187,7 @@ def test_created_token_works_as_bearer_on_the_monitoring_api(app, users, make_ad
 
 
 def test_create_token_refuses_a_disabled_admin_and_long_names(app, users, make_admin):
-    make_admin(app, "alice", token=False)
+    make_admin(app, "alice", token=False, role="admin")
     _refused(users("create-token", "alice", "--name", "n" * 65), "at most 64")
     users("disable", "alice")
     _refused(users("create-token", "alice"), "disabled")
@@ -206,11 +206,11 @@ def test_list_shows_accounts_and_never_a_hash(app, users, make_admin):
     result = users("list")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["USERNAME", "ACTIVE", "CREATED", "LAST", "LOGIN", "TOKENS"]
+    assert lines[0].split() == ["USERNAME", "ROLE", "ACTIVE", "CREATED", "LAST", "LOGIN", "LOCKED", "UNTIL", "TOKENS"]
     alice = next(line for line in lines if line.startswith("alice"))
     bob = next(line for line in lines if line.startswith("bob"))
-    assert alice.split()[1] == "yes" and alice.split()[-1] == "2" and alice.count("UTC") == 2
-    assert bob.split()[1] == "no" and bob.split()[-1] == "0" and bob.count("UTC") == 1
+    assert alice.split()[1:3] == ["owner", "yes"] and alice.split()[-1] == "2" and alice.count("UTC") == 2
+    assert bob.split()[1:3] == ["owner", "no"] and bob.split()[-1] == "0" and bob.count("UTC") == 1
     assert "scrypt" not in result.output and not any(h in result.output for h in hashes)
 
 

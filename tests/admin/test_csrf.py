@@ -1,7 +1,7 @@
 """CSRF is checked by default: every form POST needs the token, the JSON APIs need none."""
 import pytest
 
-from tests.admin.conftest import csrf_token, login
+from tests.admin.conftest import CONSOLE_PAGES, csrf_token, lock_admin, login
 from tests.conftest import CLIENT_KEY
 
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
@@ -59,3 +59,52 @@ def test_the_json_apis_take_no_csrf_token(make_app, make_admin):
     for answer in answers.values():
         answer.get_data()
     assert {name: resp.status_code for name, resp in answers.items()} == {name: 200 for name in answers}
+
+
+def test_every_form_on_every_console_page_carries_its_token(make_app, make_admin):
+    """Does each POST form the console renders (sign-out, unlock …) include the CSRF token?"""
+    from html.parser import HTMLParser
+
+    class Forms(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.forms = []  # [method, has token]
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "form":
+                self.forms.append([attrs.get("method", "get").lower(), False])
+            elif tag == "input" and attrs.get("name") == "csrf_token" and attrs.get("value") and self.forms:
+                self.forms[-1][1] = True
+
+    app = make_app()
+    make_admin(app, token=False)
+    make_admin(app, "bob", token=False, role="admin")
+    lock_admin(app, "bob")  # so the owner's page shows its unlock form
+    client = app.test_client()
+    posts = 0
+    for path in ["/admin/login"]:
+        parser = Forms()
+        parser.feed(client.get(path).get_data(as_text=True))
+        posts += sum(1 for method, _ in parser.forms if method == "post")
+        assert all(token for method, token in parser.forms if method == "post"), path
+    assert login(client).status_code == 302
+    for path in CONSOLE_PAGES:
+        parser = Forms()
+        parser.feed(client.get(path).get_data(as_text=True))
+        posts += sum(1 for method, _ in parser.forms if method == "post")
+        assert all(token for method, token in parser.forms if method == "post"), path
+    assert posts >= 5, "sign-in, three sign-out buttons and an unlock form"
+
+
+def test_unlock_without_the_token_is_refused(make_app, make_admin):
+    app = make_app()
+    make_admin(app, token=False)
+    make_admin(app, "bob", token=False, role="admin")
+    lock_admin(app, "bob")
+    client = app.test_client()
+    assert login(client).status_code == 302
+    assert client.post("/admin/admins/bob/unlock", data={}).status_code == 400
+    with app.app_context():
+        from aichat.admin import accounts
+        assert accounts.get("bob").locked_until is not None

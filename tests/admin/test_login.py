@@ -26,7 +26,7 @@ def _logged_in_as(client) -> str | None:
 
 @pytest.fixture
 def admin_client(app, make_admin):
-    make_admin(app, token=False)
+    make_admin(app, token=False, role="admin")  # not an owner: the last owner cannot be disabled
     return app.test_client()
 
 

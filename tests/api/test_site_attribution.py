@@ -1,9 +1,11 @@
-"""Which site a usage row is billed to: Origin or Referer for browsers, an explicit field for key holders."""
+"""Which site a usage row is billed to: the caller's site by id; for reading, the local site's rows name Origin or
+Referer for browsers, an explicit field for key holders."""
 import hashlib
 
 import openai
 import pytest
 
+from aichat.runtime import runtime_of
 from tests.conftest import CLIENT_KEY, usage_rows
 
 PROXY = "/api/v1/ai-proxy/chat"
@@ -25,6 +27,7 @@ def _proxy(client, headers=None, **body):
 
 def _last(app):
     row = usage_rows(app, at_least=1)[-1]
+    assert row["site_id"] == runtime_of(app).directory.local_site.id, "every caller here is of the local site"
     return row["site_domain"], row["caller"]
 
 

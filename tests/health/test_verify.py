@@ -9,6 +9,7 @@ import pytest
 from aichat import create_app
 from aichat.health import checks
 from aichat.health.checks import host, services
+from aichat.runtime import runtime_of
 from tests.conftest import CLIENT_KEY, GEMINI_KEYS, OPENAI_KEYS, reachable, require_service
 from tests.fakes import closed_port
 from tests.tokenizer import install_cl100k
@@ -30,8 +31,12 @@ def healthy(gateway_app, tmp_path):
 
     def build(**overrides):
         settings = dict(SECRET_KEY=STRONG_KEY, AICHAT_ENV="development", AICHAT_WORKERS=1, OPENAI_MODEL="gpt-4",
-                        TIKTOKEN_CACHE_DIR=str(tmp_path))
-        return gateway_app(**{**settings, **overrides})
+                        TIKTOKEN_CACHE_DIR=str(tmp_path), AICHAT_API_KEYS=[])
+        app = gateway_app(**{**settings, **overrides})
+        if "AICHAT_API_KEYS" not in overrides:  # a stored client key, as an install without the old setting has
+            assert app.test_cli_runner().invoke(args=["keys", "create", "--site", "localhost"]).exit_code == 0
+            runtime_of(app).tenancy.poll()
+        return app
 
     return build
 
@@ -54,6 +59,7 @@ def test_a_healthy_install_is_all_ok_and_exits_zero(healthy):
     assert "migrations at head" in found["database"]["reason"]
     assert "2 keys (gemini#1, gemini#2), model gemini-2.5-flash, circuit closed" in found["provider:gemini"]["reason"]
     assert "AICHAT_ENV=development" in found["process"]["reason"]
+    assert found["client_keys"]["reason"] == "1 client key in the database (flask keys list)"
     for key in OPENAI_KEYS + GEMINI_KEYS + [CLIENT_KEY, STRONG_KEY]:
         assert key not in result.output
 
@@ -143,11 +149,22 @@ def test_invalid_settings_fail_naming_each(healthy):
     assert "AICHAT_RATE_LIMIT (" not in reason
 
 
+def test_aichat_api_keys_is_a_setting_to_migrate(healthy):
+    """The old setting still works, and verify says to replace it with stored keys, never showing a key."""
+    result, _, found = verify(healthy(AICHAT_API_KEYS=[CLIENT_KEY, "short"]))
+    reason = found["client_keys"]["reason"]
+    assert result.exit_code == 0 and found["client_keys"]["status"] == "warn"
+    assert "a setting to migrate" in reason and "`flask keys create --site DOMAIN`" in reason
+    assert "AICHAT_API_KEYS holds 2 keys; 1 of them shorter than 20 characters" in reason
+    assert CLIENT_KEY not in result.output and "short" not in reason.replace("shorter", "")
+
+
 def test_production_warnings_an_operator_wants(healthy):
-    app = healthy(AICHAT_ENV="production", AICHAT_API_KEYS=[], AICHAT_WORKERS=4)
+    app = healthy(AICHAT_ENV="production", AICHAT_API_KEYS=[], AICHAT_WORKERS=4, SESSION_COOKIE_SECURE=False)
     result, document, found = verify(app)
     assert result.exit_code == 0 and document["status"] == "warn"
     assert found["client_keys"]["status"] == "warn" and "/v1/chat/completions" in found["client_keys"]["reason"]
+    assert "flask keys create" in found["client_keys"]["reason"]
     assert found["cookies"]["status"] == "warn" and "SESSION_COOKIE_SECURE=true" in found["cookies"]["reason"]
     assert found["rate_limits"]["status"] == "warn" and "up to 4x AICHAT_RATE_LIMIT" in found["rate_limits"]["reason"]
     if "sqlite" in app.config["SQLALCHEMY_DATABASE_URI"]:
@@ -166,7 +183,7 @@ def test_a_key_in_a_served_file_fails_naming_the_file_and_setting_not_the_key(he
     (static / "js" / "chat.js").write_text(f'const key = "{OPENAI_KEYS[1]}";\n')
     (static / "style.css").write_text("body { color: red }\n")
     (templates / "page.html").write_text(f"<meta name=k content={CLIENT_KEY}>")
-    app = healthy()
+    app = healthy(AICHAT_API_KEYS=[CLIENT_KEY])
     assert verify(app)[2]["exposed_keys"]["status"] == "ok"
     app.static_folder, app.template_folder = str(static), str(templates)
     result, _, found = verify(app)

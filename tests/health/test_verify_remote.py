@@ -16,10 +16,13 @@ def remote(app, base, *args, env=None):
 
 
 @pytest.fixture
-def server(serve_gunicorn, tmp_path):
-    """A real gunicorn+gevent instance on the fake OpenAI, with nothing to complain about."""
+def server(serve_gunicorn, make_app, tmp_path):
+    """A real gunicorn+gevent instance on the fake OpenAI, with nothing to complain about (its client key stored,
+    not in AICHAT_API_KEYS)."""
     install_cl100k(tmp_path / "tiktoken")
-    return serve_gunicorn(workers=1, OPENAI_MODEL="gpt-4", TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken"))
+    assert make_app().test_cli_runner().invoke(args=["keys", "create", "--site", "localhost"]).exit_code == 0
+    return serve_gunicorn(workers=1, OPENAI_MODEL="gpt-4", TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken"),
+                          AICHAT_API_KEYS="")
 
 
 def test_a_healthy_instance_is_all_ok_with_its_server_checks(server, make_admin, make_app):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from aichat.providers.base import ChatRequest, Message
-from aichat.tenancy.preset import ModelNotAllowed, PresetViolation, apply_model_scope, apply_preset
+from aichat.tenancy.preset import PresetViolation, apply_preset
 from aichat.tenancy.specs import check_preset
 
 SITE_PROMPT = "You are the shop's assistant."
@@ -80,12 +80,3 @@ def test_what_the_page_leaves_out_the_preset_fills_in():
 def test_no_preset_changes_nothing_but_a_page_system_message():
     req = ask("hi", model="anything", temperature=2.0, max_tokens=9999)
     assert apply_preset(req, preset()) == req
-
-
-def test_a_key_scope_refuses_other_models_and_picks_one_when_none_is_named():
-    with pytest.raises(ModelNotAllowed, match="'gpt-4o' is not available"):
-        apply_model_scope(ask("hi", model="gpt-4o"), ("gemini-*",))
-    assert apply_model_scope(ask("hi"), ("gemini-*", "gemini-2.5-flash")).model == "gemini-2.5-flash"
-    assert apply_model_scope(ask("hi", model="gpt-4o"), ()).model == "gpt-4o"
-    with pytest.raises(ModelNotAllowed, match="name a model"):
-        apply_model_scope(ask("hi"), ("gemini-*",))

@@ -19,7 +19,8 @@ SHOP = "https://shop.example.com"
 def shop(flask):
     """The site shop.example.com with two origins and a preset and limits; returns its publishable key."""
     result = ok(flask("sites", "create", "shop.example.com", "--origin", SHOP,
-                      "--origin", "https://www.shop.example.com/", "--name", "The Shop", "--max-tokens", "512", "--temperature-range", "0.2-1.0",
+                      "--origin", "https://www.shop.example.com/", "--name", "The Shop", "--max-tokens", "512",
+                      "--temperature-range", "0.2-1.0",
                       "--allowed-models", "gpt-4o*", "--default-model", "gpt-4o-mini", "--rpm", "60",
                       "--cost-day", "5.50", "--system-prompt", "You are the shop's assistant."))
     return result.stdout.strip()
@@ -197,3 +198,28 @@ def _version(app) -> int:
 def test_update_origin_adds_one_as_the_refusal_of_an_unknown_origin_suggests(flask, shop):
     ok(flask("sites", "update", "shop.example.com", "--origin", "https://m.shop.example.com"))
     assert "https://m.shop.example.com" in show(flask)["origins"]
+
+
+def test_every_change_leaves_one_audit_entry_with_the_site_before_and_after(app, flask):
+    from aichat import audit
+    from aichat.models import AuditEvent
+
+    commands = [("create", "a.example", "--origin", "https://a.example", "--rpm", "5"),
+                ("update", "a.example", "--domain", "b.example", "--rpm", "none"), ("disable", "b.example"),
+                ("enable", "b.example"), ("remove", "b.example", "--yes")]
+    for command in commands:
+        ok(flask("sites", *command))
+    refused(flask("sites", "remove", LOCAL_DOMAIN, "--yes"), "cannot be removed")
+    ok(flask("sites", "list")), ok(flask("sites", "show", LOCAL_DOMAIN))
+    with app.app_context():
+        rows = [audit.as_dict(row) for row in
+                db.session.execute(db.select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+    assert [(r["action"], r["target_type"], r["target"]) for r in rows] == [
+        ("sites.create", "site", "a.example"), ("sites.update", "site", "b.example"),
+        ("sites.disable", "site", "b.example"), ("sites.enable", "site", "b.example"),
+        ("sites.remove", "site", "b.example")], "one per change; refusals and reads leave none"
+    created, renamed, removed = rows[0], rows[1], rows[4]
+    assert created["before"] is None and created["after"]["limits"]["rpm"] == 5
+    assert renamed["before"]["domain"] == "a.example" and renamed["after"]["limits"]["rpm"] is None
+    assert removed["after"] is None and removed["before"]["client_keys"] == 0
+    assert rows[0]["actor"].startswith("cli:")

@@ -137,17 +137,24 @@ def _origin(origin: str) -> bool:
 
 
 def client_keys(app: Flask) -> Check:
-    """Without AICHAT_API_KEYS the OpenAI-compatible /v1 API refuses every caller."""
+    """AICHAT_API_KEYS still works (as keys of the local site) but cannot expire, be limited, rotated or revoked
+    without a restart: each should become a stored key made with `flask keys create`."""
     keys = app.config["AICHAT_API_KEYS"]
     if not keys:
-        return Check("client_keys", WARN, "no AICHAT_API_KEYS, so /v1/chat/completions and /v1/models refuse every "
-                                          "call: set one or more client keys (comma-separated) if servers or SDKs "
-                                          "should use aichat")
+        stored = sum(1 for key in runtime_of(app).directory.keys.values() if key.id is not None)
+        if not stored:
+            return Check("client_keys", WARN, "no client keys, so /v1/chat/completions and /v1/models refuse every "
+                                              "call: create one per server or SDK caller with `flask keys create "
+                                              "--site DOMAIN`")
+        return Check("client_keys", OK, f"{stored} client key{'s' if stored != 1 else ''} in the database "
+                                        "(flask keys list)")
+    count = f"{len(keys)} key{'s' if len(keys) != 1 else ''}"
     short = sum(1 for key in keys if len(key) < 20)
-    if short:
-        return Check("client_keys", WARN, f"{short} of {len(keys)} AICHAT_API_KEYS are shorter than 20 characters: "
-                                          f"replace them with long random ones")
-    return Check("client_keys", OK, f"{len(keys)} client key{'s' if len(keys) != 1 else ''} for /v1")
+    weak = f"; {short} of them shorter than 20 characters" if short else ""
+    return Check("client_keys", WARN, f"AICHAT_API_KEYS holds {count}{weak}: a setting to migrate. Create a key per "
+                                      "caller with `flask keys create --site DOMAIN`, give it to that caller, then "
+                                      "remove AICHAT_API_KEYS; stored keys can expire, be limited to models, "
+                                      "rotated and revoked without a restart")
 
 
 def cookies(app: Flask) -> Check:
@@ -156,7 +163,8 @@ def cookies(app: Flask) -> Check:
         return Check("cookies", OK, "the session cookie is Secure (HTTPS only)")
     if app.config["AICHAT_ENV"] == "production":
         return Check("cookies", WARN, "SESSION_COOKIE_SECURE is off, so the console's session cookie may travel "
-                                      "unencrypted: serve the console over HTTPS and set SESSION_COOKIE_SECURE=true")
+                                      "unencrypted: serve the console over HTTPS and set SESSION_COOKIE_SECURE=true "
+                                      "(or leave it unset: production turns it on)")
     return Check("cookies", OK, "SESSION_COOKIE_SECURE off, which is fine in development")
 
 
