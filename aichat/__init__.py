@@ -10,7 +10,6 @@ from typing import Any
 from flask import Flask
 
 from . import config
-from .limits.quota import RATELIMIT_HEADERS
 from .runtime import KEY, Runtime, runtime_of
 
 __version__ = "0.5.0"
@@ -58,7 +57,7 @@ def init_extensions(app: Flask) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from .extensions import cors, csrf, db, limiter, login_manager, migrate, tune_sqlite
+    from .extensions import csrf, db, limiter, login_manager, migrate, tune_sqlite
     from .ratelimit import init_rate_limit_storage
 
     if not event.contains(Engine, "connect", tune_sqlite):
@@ -76,9 +75,6 @@ def init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
-    origins = app.config["AICHAT_ALLOWED_ORIGINS"]
-    cors.init_app(app, resources={r"/api/v1/ai-proxy/*": {"origins": origins}} if origins else {},
-                  expose_headers=["X-Request-ID", "Retry-After", *RATELIMIT_HEADERS], max_age=600)
 
 
 def init_limits(app: Flask) -> None:

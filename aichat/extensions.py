@@ -1,6 +1,5 @@
 """Flask extensions, created unbound; the factory binds them to an app."""
 import click
-from flask_cors import CORS
 from flask_login import LoginManager
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
@@ -64,7 +63,6 @@ migrate = Migrations()
 # Limits are route decorators, checked after authentication. No rate-limit headers on every
 # response (they cost a storage read each); 429 answers carry Retry-After. Redis down: limits per process.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
-cors = CORS()
 login_manager = LoginManager()
 # CSRF is checked on every POST, PUT, PATCH and DELETE before the view runs; the JSON blueprints
 # exempt themselves with `csrf.exempt(bp)` (their callers send keys or tokens, not forms).

@@ -8,6 +8,7 @@ from .errors import register_errors
 
 def register_api(app: Flask) -> None:
     from . import monitoring, openai_compat, openapi, proxy
+    from .cors import init_cors
 
     app.register_blueprint(proxy.bp)
     app.register_blueprint(openai_compat.bp)
@@ -15,3 +16,4 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(monitoring.caller_bp)
     app.register_blueprint(openapi.bp)
     register_errors(app)
+    init_cors(app)

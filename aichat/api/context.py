@@ -8,9 +8,11 @@ from flask import g, request
 from aichat.gateway import CallContext, Gateway
 from aichat.gateway.routing import Router
 from aichat.lifecycle import Lifecycle
+from aichat.providers.base import ChatRequest
 from aichat.tenancy import LOCAL_DOMAIN, ClientKeySpec
+from aichat.tenancy.preset import apply_preset
 
-from .callers import caller_label
+from .callers import BROWSER, caller_label
 from .errors import ApiError
 from .validation import Limits
 from aichat.runtime import runtime_of
@@ -26,6 +28,19 @@ def lifecycle() -> Lifecycle:
 
 def limits() -> Limits:
     return runtime_of().limits
+
+
+def with_preset(req: ChatRequest) -> ChatRequest:
+    """A browser's request as its site's preset shapes it (400 naming the rule when outside it); a server's as
+    sent: a client key is the site's own backend, bound only by its models (check_model)."""
+    caller = g.caller
+    return apply_preset(req, caller.site.preset, limits().max_tokens) if caller.kind == BROWSER else req
+
+
+def suggestions(asked: bool) -> bool:
+    """Follow-up suggestions for this call: as asked, unless a browser's site turned them off."""
+    caller = g.caller
+    return asked and (caller.kind != BROWSER or caller.site.preset.suggestions)
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:

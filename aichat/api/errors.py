@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from aichat.gateway import NoUpstreamAvailable, UnknownModel
 from aichat.lifecycle import ServerShuttingDown
 from aichat.providers.base import ProviderError, RequestInvalid, UpstreamRateLimited, UpstreamTimeout
+from aichat.tenancy.preset import PresetViolation
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,9 @@ def openai_stream_error(err: ProviderError) -> dict:
 
 def register_errors(app: Flask) -> None:
     app.register_error_handler(ApiError, render)
+    # A browser's request outside its site's preset: a bad request naming the rule.
+    app.register_error_handler(PresetViolation, lambda exc: render(ApiError(400, "preset_violation", exc.message,
+                                                                            param=exc.param)))
 
     for exc_type in (UnknownModel, NoUpstreamAvailable, ProviderError):
         app.register_error_handler(exc_type, lambda exc: render(from_gateway(exc)))

@@ -28,9 +28,10 @@ def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""
     data = validation.json_body(request)
     req, options = validation.proxy_chat(data, context.limits(), current_app.config["AICHAT_SUGGESTIONS"])
-    context.check_model(req.model)
+    context.check_model(req.model)  # a client key's models
+    req = context.with_preset(req)  # a browser's site preset
     site = validation.site_domain(data, allowed=g.caller.names_sites)
-    ctx = context.call_context("ai-proxy", suggestions=options.suggestions, site=site)
+    ctx = context.call_context("ai-proxy", suggestions=context.suggestions(options.suggestions), site=site)
     if req.stream:
         session = context.gateway().open_stream(req, ctx)
         context.note_served(session.provider, session.model)

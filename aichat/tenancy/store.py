@@ -10,10 +10,11 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aichat.models import ClientKey, ConfigVersion, Site
+from aichat import config_versions as versions
+from aichat.models import ClientKey, Site
 from aichat.netrules import NetRule
 
 from .directory import key_digest
@@ -27,15 +28,17 @@ _VISIBLE = len(KEY_PREFIX) + 8  # what listings and usage rows show of a key
 
 
 def config_version(session: Session) -> int:
-    return session.execute(select(ConfigVersion.version).where(ConfigVersion.name == CONFIG)).scalar() or 0
+    return versions.read(session, CONFIG)
 
 
 def bump(session: Session) -> None:
     """Mark the tenancy configuration changed, in the caller's transaction."""
-    done = session.execute(update(ConfigVersion).where(ConfigVersion.name == CONFIG)
-                           .values(version=ConfigVersion.version + 1)).rowcount
-    if not done:
-        session.add(ConfigVersion(name=CONFIG, version=1))
+    versions.bump(session, CONFIG)
+
+
+def change(session: Session, conflict: str = ""):
+    """One tenancy change, committed with its version bump or not at all (aichat/config_versions.py)."""
+    return versions.change(session, CONFIG, conflict)
 
 
 def new_publishable_key() -> str:

@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from aichat import config_versions as versions
 from aichat.crypto import InvalidToken, KeyRing, hint
 from aichat.gateway.specs import (KeySpec, SpecError, UpstreamSpec, check_base_url, check_default_model, check_kind,
                                   check_label, check_models, check_name, check_priority, check_secret)
-from aichat.models import ConfigVersion, Upstream, UpstreamKey
+from aichat.models import Upstream, UpstreamKey
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def upstream_kinds() -> list[str]:
 
 def config_version(session: Session) -> int:
     """The current configuration version; 0 before any change."""
-    return session.execute(select(ConfigVersion.version).where(ConfigVersion.name == CONFIG)).scalar() or 0
+    return versions.read(session, CONFIG)
 
 
 def database_specs(session: Session, keyring: KeyRing) -> list[UpstreamSpec]:
@@ -104,34 +103,13 @@ def undecryptable(session: Session, keyring: KeyRing) -> list[tuple[str, str]]:
 
 
 def bump_version(session: Session) -> None:
-    """Add one to the configuration version in the caller's transaction.
-
-    The UPDATE locks the row until commit, so concurrent changes run one after another."""
-    bumped = session.execute(update(ConfigVersion).where(ConfigVersion.name == CONFIG)
-                             .values(version=ConfigVersion.version + 1))
-    if bumped.rowcount:
-        return
-    try:
-        with session.begin_nested():  # the row is absent: create it, unless another change just did
-            session.add(ConfigVersion(name=CONFIG, version=1))
-    except IntegrityError:
-        bump_version(session)
+    """Add one to the configuration version in the caller's transaction."""
+    versions.bump(session, CONFIG)
 
 
-@contextmanager
-def _change(session: Session, conflict: str = "") -> Iterator[None]:
-    """One configuration change: the version bumped first, then the change, committed together or not at all;
-    an IntegrityError (someone else made the same change meanwhile) becomes a SpecError saying `conflict`."""
-    try:
-        bump_version(session)
-        yield
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise SpecError(conflict or "the change conflicts with another made at the same time: try again") from None
-    except BaseException:
-        session.rollback()
-        raise
+def _change(session: Session, conflict: str = ""):
+    """One configuration change, committed with its version bump or not at all (aichat/config_versions.py)."""
+    return versions.change(session, CONFIG, conflict)
 
 
 def check_reserved(name: str, reserved: Collection[str]) -> str:
