@@ -12,8 +12,6 @@ import threading
 
 import flask_limiter
 from flask import Flask
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
 from .dependency import Dependency
@@ -78,6 +76,10 @@ def init_rate_limit_storage(app: Flask) -> None:
     if not on_redis:
         return
     dependency.uses(PART)
+    # Imported only here: redis-py costs a worker about 8 MB, and an install without Redis never needs it.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     timeout = app.config["AICHAT_REDIS_TIMEOUT"]
     # No retries: an unreachable Redis costs the request that finds it out one timeout, then none (the
     # fallback is used); a dead pooled connection is replaced by redis-py before use anyway.
