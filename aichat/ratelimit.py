@@ -9,12 +9,9 @@ Dependency, which says it once (a log line and the metrics) for everything that 
 from __future__ import annotations
 
 import threading
-import time
 
 import flask_limiter
 from flask import Flask
-from limits.storage import MemoryStorage
-from limits.strategies import STRATEGIES
 from werkzeug.exceptions import HTTPException
 
 from .dependency import Dependency
@@ -41,14 +38,6 @@ class Limiter(flask_limiter.Limiter):
         self._key_prefix = ""
         super().init_app(app)
         self._storage_dead = False
-        # Counting in memory (the default, and the fallback while Redis is away): swept, not timed.
-        strategy = STRATEGIES[self._strategy]
-        if type(self._storage) is MemoryStorage:
-            self._storage = SweptMemoryStorage()
-            self._limiter = strategy(self._storage)
-        if type(getattr(self, "_fallback_storage", None)) is MemoryStorage:
-            self._fallback_storage = SweptMemoryStorage()
-            self._fallback_limiter = strategy(self._fallback_storage)
 
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
         # Every limit check passes here (before the request, and in route decorators); the switch to the
@@ -83,29 +72,6 @@ class Limiter(flask_limiter.Limiter):
         if dependency is not None:
             with self._telling:  # read afresh in turn, so a stale switch is never told after a newer one
                 dependency.report(PART, not self._storage_dead)
-
-
-class SweptMemoryStorage(MemoryStorage):
-    """limits' in-memory counters, with expired ones swept at most once a second by the count that finds it due.
-
-    The original starts a timer thread to sweep after any count made while none is running: under gevent a
-    greenlet every 10 ms or so under load, and the request that starts it waits for it to start (a switch).
-    A burst of requests started hundreds at once, each holding its own stack (about 4 MB of a worker at
-    1,000 streams). A count never depends on the sweep: reading a key drops it when expired.
-    """
-
-    SWEEP_INTERVAL = 1.0
-
-    def __init__(self, uri: str | None = None, **options):
-        super().__init__(uri, **options)
-        self._next_sweep = 0.0
-
-    # Overrides MemoryStorage's private __schedule_expiry (name-mangled), which every count calls.
-    def _MemoryStorage__schedule_expiry(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + self.SWEEP_INTERVAL
-            self._MemoryStorage__expire_events()
 
 
 def init_rate_limit_storage(app: Flask) -> None:
