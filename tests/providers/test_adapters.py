@@ -119,6 +119,17 @@ def test_gemini_thoughts_count_as_completion_tokens(fake_gemini):
     assert result.usage.completion_tokens == 3 + 7
 
 
+def test_streams_read_to_the_end_reuse_the_upstream_connection(upstream):
+    """A stream ended by upstream hands its connection back to the pool: the next call needs no new TCP (and, to a
+    real upstream, TLS) handshake before its first token."""
+    adapter, client, fake, model = upstream
+    connections = fake.total_connections
+    for _ in range(3):
+        assert "".join(d.content for d in adapter.stream(client, REQ, model)) == "Echo: hello there"
+    adapter.complete(client, REQ, model)
+    assert fake.total_connections - connections <= 1
+
+
 def test_closing_a_stream_closes_the_upstream_connection(upstream):
     adapter, client, fake, model = upstream
     fake.plan(text=" ".join(["word"] * 50), chunk_interval=0.05)
