@@ -1,6 +1,7 @@
 """What the chat views share: the gateway, limits, the lifecycle, and the call context of this request."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import g, request
@@ -47,7 +48,15 @@ def call_context(endpoint: str, *, suggestions: bool = False, site: str | None =
     """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
                        site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions,
-                       hold=g.get("reservation"))
+                       hold=g.get("reservation"), allows=_model_policy(g.caller))
+
+
+def _model_policy(caller) -> Callable[[str], bool] | None:
+    """Which models may answer this caller, when failover would pick one: its key's, or its site's preset's."""
+    if caller.key is not None:
+        return caller.key.allows_model if caller.key.models else None
+    preset = caller.site.preset
+    return preset.allows_model if caller.kind == BROWSER and preset.allowed_models else None
 
 
 def check_model(model: str | None) -> None:

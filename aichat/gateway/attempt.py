@@ -25,6 +25,9 @@ class CallContext:
     suggestions: bool = False
     site_id: int | None = None  # the site (aichat/tenancy) the caller belongs to; site_domain is its domain
     hold: object | None = None  # what the end-of-call hooks settle for this call (its limits reservation)
+    # The models this caller may be answered by (a client key's models, a site's preset); None: any. Failover
+    # never moves the call to another model outside them.
+    allows: Callable[[str], bool] | None = None
 
 
 @dataclass(slots=True)

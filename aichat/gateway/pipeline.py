@@ -141,6 +141,8 @@ class Gateway:
     def _prepare(self, req: ChatRequest, ctx: CallContext) -> tuple[tuple[Route, ...], ChatRequest]:
         """The plan (UnknownModel before anything is sent) and the request as upstream gets it."""
         plan = self.router.plan_for(req.model)
+        if ctx.allows is not None:  # the fallback chain's other models only where the caller may use them
+            plan = tuple(step for step in plan if step.model == plan[0].model or ctx.allows(step.model))
         return plan, suggestions_mod.with_instruction(req) if ctx.suggestions else req
 
     def _attempts(self, plan: tuple[Route, ...], req: ChatRequest, ctx: CallContext) -> Iterator[Attempt]:
