@@ -83,6 +83,23 @@ def limit_options(command):
     return click.option("--currency", default=None, metavar="USD", help="The currency of the cost budgets.")(command)
 
 
+def ip_options(command):
+    """--allow-ip and --deny-ip: each given replaces that whole list (`none` empties it)."""
+    command = click.option("--deny-ip", "deny_ips", multiple=True, metavar="CIDR",
+                           help="Never from these addresses or networks (deny wins; repeat; `none` clears).")(command)
+    return click.option("--allow-ip", "allow_ips", multiple=True, metavar="CIDR",
+                        help="Only from these addresses or networks, IPv4 or IPv6 (repeat; `none` clears).")(command)
+
+
+def _ip_changes(values: dict[str, Any]) -> dict[str, list[str]]:
+    changes = {}
+    for option, column in (("allow_ips", "ip_allow"), ("deny_ips", "ip_deny")):
+        entries = values.pop(option, ())
+        if entries:
+            changes[column] = [] if list(entries) == ["none"] else list(entries)
+    return changes
+
+
 def _preset_changes(values: dict[str, Any]) -> dict[str, Any]:
     """The preset fields the options set (popped from `values`); None clears a field."""
     changes: dict[str, Any] = {}
@@ -153,6 +170,7 @@ def sites() -> None:
 @click.option("--name", default=None, help="A display name (default: the domain).")
 @click.option("--anonymous/--no-anonymous", "allow_anonymous", default=True,
               help="Whether visitors who are not signed in may chat (default: yes).")
+@ip_options
 @preset_options
 @limit_options
 @_refusals
@@ -163,7 +181,7 @@ def create(domain: str, origins: tuple[str, ...], name: str | None, allow_anonym
                         "(e.g. --origin https://shop.example.com)")
     change = _done("sites.create", store.create_site(
         db.session, domain, origins, name=name, allow_anonymous=allow_anonymous, preset=_preset_changes(values),
-        limits=_limit_changes(values), reserved_origins=_reserved()))
+        limits=_limit_changes(values), reserved_origins=_reserved(), ip_lists=_ip_changes(values)))
     site = change.after
     click.echo(site["publishable_key"])
     click.echo(f"Created site {site['domain']!r} for {', '.join(site['origins'])}; {_takes_effect()}.", err=True)
@@ -248,6 +266,7 @@ def _shorten(text: str, width: int = 60) -> str:
 @click.option("--anonymous/--no-anonymous", "allow_anonymous", default=None)
 @click.option("--rotate-publishable-key", is_flag=True,
               help="Issue a new pk_… (printed on standard output); pages with the old one must be updated.")
+@ip_options
 @preset_options
 @limit_options
 @_refusals
@@ -258,7 +277,7 @@ def update(domain: str, new_domain: str | None, name: str | None, add_origin: tu
     change = _done("sites.update", store.update_site(
         db.session, domain, new_domain=new_domain, name=name, add_origins=add_origin, remove_origins=remove_origin,
         allow_anonymous=allow_anonymous, preset=_preset_changes(values), limits=_limit_changes(values),
-        rotate_publishable_key=rotate_publishable_key, reserved_origins=_reserved()))
+        rotate_publishable_key=rotate_publishable_key, reserved_origins=_reserved(), ip_lists=_ip_changes(values)))
     before, after = change
     if rotate_publishable_key:
         click.echo(after["publishable_key"])

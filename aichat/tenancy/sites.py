@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from aichat.models import ClientKey, Site
 
 from .directory import LOCAL_DOMAIN
-from .specs import (Limits, Preset, SpecError, check_domain, check_limits, check_origin, check_preset,
-                    check_site_name, updated_limits, updated_preset)
+from .specs import (Limits, Preset, SpecError, check_domain, check_ip_list, check_limits, check_origin,
+                    check_preset, check_site_name, updated_limits, updated_preset)
 from .store import change, dumps, new_publishable_key, site_spec
 
 _DEFAULT_PRESET = Preset().as_dict()
@@ -61,7 +61,8 @@ def site_dict(row: Site) -> dict[str, Any]:
     return {"domain": spec.domain, "name": spec.name, "publishable_key": spec.publishable_key,
             "origins": sorted(spec.origins), "enabled": spec.enabled, "allow_anonymous": spec.allow_anonymous,
             "preset": spec.preset.as_dict(), "limits": spec.limits.as_dict(),
-            "ip_allow": list(spec.ip_rules.allow), "ip_deny": list(spec.ip_rules.deny)}
+            "ip_allow": [str(network) for network in spec.ip_rules.allow],
+            "ip_deny": [str(network) for network in spec.ip_rules.deny]}
 
 
 # --- changing ----------------------------------------------------------------
@@ -69,9 +70,10 @@ def site_dict(row: Site) -> dict[str, Any]:
 
 def create_site(session: Session, domain: str, origins: Iterable[str], *, name: str | None = None,
                 allow_anonymous: bool = True, preset: dict[str, Any] | None = None,
-                limits: dict[str, Any] | None = None, reserved_origins: Collection[str] = ()) -> Change:
+                limits: dict[str, Any] | None = None, reserved_origins: Collection[str] = (),
+                ip_lists: dict[str, list[str]] | None = None) -> Change:
     """A new site, enabled, with a new publishable key; `reserved_origins` are the local site's from the
-    environment (AICHAT_ALLOWED_ORIGINS), which no other site may list."""
+    environment (AICHAT_ALLOWED_ORIGINS), which no other site may list; `ip_lists` its address rules."""
     domain = check_domain(domain)
     name = check_site_name(name if name is not None else domain)
     clean = _origins(origins)
@@ -85,6 +87,7 @@ def create_site(session: Session, domain: str, origins: Iterable[str], *, name: 
                    enabled=True, allow_anonymous=allow_anonymous, preset=_stored(checked_preset.as_dict(),
                                                                                   _DEFAULT_PRESET),
                    limits=_stored(checked_limits.as_dict(), _DEFAULT_LIMITS), ip_allow="[]", ip_deny="[]")
+        _set_ip_lists(row, ip_lists)
         session.add(row)
         session.flush()
         after = site_dict(row)
@@ -95,11 +98,12 @@ def update_site(session: Session, domain: str, *, new_domain: str | None = None,
                 add_origins: Iterable[str] = (), remove_origins: Iterable[str] = (),
                 allow_anonymous: bool | None = None, preset: dict[str, Any] | None = None,
                 limits: dict[str, Any] | None = None, rotate_publishable_key: bool = False,
-                reserved_origins: Collection[str] = ()) -> Change:
-    """Change what is given: `preset` and `limits` are the fields to change (None clears one); the rest stays."""
+                reserved_origins: Collection[str] = (), ip_lists: dict[str, list[str]] | None = None) -> Change:
+    """Change what is given: `preset` and `limits` are the fields to change (None clears one), `ip_lists` the
+    address lists to replace (`ip_allow`, `ip_deny`; an empty list clears one); the rest stays."""
     added, removed = _origins(add_origins), _origins(remove_origins)
     if not (new_domain or name is not None or added or removed or allow_anonymous is not None or preset
-            or limits or rotate_publishable_key):
+            or limits or rotate_publishable_key or ip_lists):
         raise SpecError("nothing to change: give a new domain or name, origins to add or remove, preset fields, "
                         "limits, --anonymous/--no-anonymous or --rotate-publishable-key")
     if added & removed:
@@ -123,9 +127,17 @@ def update_site(session: Session, domain: str, *, new_domain: str | None = None,
                                  _DEFAULT_LIMITS)
         if rotate_publishable_key:
             row.publishable_key = new_publishable_key()
+        _set_ip_lists(row, ip_lists)
         session.flush()
         after = site_dict(row)
     return Change(before, after)
+
+
+def _set_ip_lists(row: Site, ip_lists: dict[str, list[str]] | None) -> None:
+    """Replace the address lists given (`ip_allow`, `ip_deny`), each checked and stored canonical."""
+    for column, entries in (ip_lists or {}).items():
+        option = "--allow-ip" if column == "ip_allow" else "--deny-ip"
+        setattr(row, column, dumps(check_ip_list(entries, option)))
 
 
 def set_enabled(session: Session, domain: str, enabled: bool) -> Change:

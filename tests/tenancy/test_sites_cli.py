@@ -223,3 +223,14 @@ def test_every_change_leaves_one_audit_entry_with_the_site_before_and_after(app,
     assert renamed["before"]["domain"] == "a.example" and renamed["after"]["limits"]["rpm"] is None
     assert removed["after"] is None and removed["before"]["client_keys"] == 0
     assert rows[0]["actor"].startswith("cli:")
+
+
+def test_a_sites_address_lists_are_set_replaced_and_cleared(app, flask):
+    ok(flask("sites", "create", "lists.example.com", "--origin", "https://lists.example.com",
+             "--allow-ip", "10.1.2.3/8", "--allow-ip", "2001:DB8::/32", "--deny-ip", "10.9.0.0/16"))
+    shown = json.loads(ok(flask("sites", "show", "lists.example.com", "--json")).stdout)
+    assert (shown["ip_allow"], shown["ip_deny"]) == (["10.0.0.0/8", "2001:db8::/32"], ["10.9.0.0/16"])
+    ok(flask("sites", "update", "lists.example.com", "--allow-ip", "none", "--deny-ip", "192.0.2.0/24"))
+    shown = json.loads(ok(flask("sites", "show", "lists.example.com", "--json")).stdout)
+    assert (shown["ip_allow"], shown["ip_deny"]) == ([], ["192.0.2.0/24"])
+    refused(flask("sites", "update", "lists.example.com", "--deny-ip", "10.0.0.0/33"), "--deny-ip: '10.0.0.0/33'")
