@@ -2,7 +2,7 @@
 transaction of every change and polled by every process, which reloads that configuration when it moved."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import select, update
@@ -47,3 +47,27 @@ def change(session: Session, name: str, conflict: str = "") -> Iterator[None]:
     except BaseException:
         session.rollback()
         raise
+
+
+def no_database_file(app) -> bool:
+    """A SQLite file that does not exist yet: connecting would create an empty one, so a poll must not."""
+    from sqlalchemy.engine import make_url
+
+    from aichat.health.schema import missing_sqlite_file
+
+    return missing_sqlite_file(make_url(app.config["SQLALCHEMY_DATABASE_URI"]))
+
+
+def poll(app, version: Callable[[Session], int], report: Callable[[Exception], None]) -> int | None:
+    """A configuration's version as a process's poll reads it with `version`, off the request path; None when the
+    database cannot say (no file yet, away, not migrated): `report` is told why, and the caller keeps what it has."""
+    from aichat.extensions import db
+
+    if no_database_file(app):
+        return None
+    try:
+        with app.app_context():
+            return version(db.session)
+    except Exception as exc:  # noqa: BLE001 - whatever the database's trouble, serving goes on
+        report(exc)
+        return None

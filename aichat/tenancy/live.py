@@ -42,18 +42,11 @@ class LiveTenancy:
         return Directory(*with_environment([], [], self.app.config))
 
     def _version(self) -> int | None:
-        from aichat.extensions import db
+        from aichat import config_versions
 
-        from .store import config_version
+        from . import store
 
-        if self._no_database_file():
-            return None
-        try:
-            with self.app.app_context():
-                return config_version(db.session)
-        except Exception as exc:  # noqa: BLE001 - the database may be away: keep the directory in force
-            self._report(exc)
-            return None
+        return config_versions.poll(self.app, lambda session: store.config_version(session), self._report)
 
     def _read(self, quiet: bool = False) -> Directory | None:
         from aichat.extensions import db
@@ -77,11 +70,9 @@ class LiveTenancy:
         return Directory(*with_environment(sites, keys, self.app.config), version=version)
 
     def _no_database_file(self) -> bool:
-        from sqlalchemy.engine import make_url
+        from aichat.config_versions import no_database_file
 
-        from aichat.health.schema import missing_sqlite_file
-
-        return missing_sqlite_file(make_url(self.app.config["SQLALCHEMY_DATABASE_URI"]))
+        return no_database_file(self.app)
 
     def _report(self, exc: Exception) -> None:
         reason = type(exc).__name__

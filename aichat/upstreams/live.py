@@ -71,18 +71,11 @@ class LiveGateway:
         return True
 
     def _version(self) -> int | None:
-        from aichat.extensions import db
+        from aichat import config_versions
 
-        from .store import config_version
+        from . import store
 
-        if self._no_database_file():
-            return None
-        try:
-            with self.app.app_context():
-                return config_version(db.session)
-        except Exception as exc:  # noqa: BLE001 - the database may be away or not migrated yet: keep what we have
-            self._report(exc)
-            return None
+        return config_versions.poll(self.app, lambda session: store.config_version(session), self._report)
 
     def _read(self) -> tuple[list[UpstreamSpec], int | None]:
         """The environment's upstreams and the database's, with the version read in the same transaction."""
@@ -120,12 +113,9 @@ class LiveGateway:
         return gateway
 
     def _no_database_file(self) -> bool:
-        """A SQLite file that does not exist yet: connecting would create an empty one, so do not."""
-        from sqlalchemy.engine import make_url
+        from aichat.config_versions import no_database_file
 
-        from aichat.health.schema import missing_sqlite_file
-
-        return missing_sqlite_file(make_url(self.app.config["SQLALCHEMY_DATABASE_URI"]))
+        return no_database_file(self.app)
 
     def _report(self, exc: Exception) -> None:
         reason = type(exc).__name__
