@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import threading
@@ -199,7 +200,10 @@ def test_sigterm_during_20_streams_ends_each_one_by_the_deadline_with_its_usage_
 
     output = server.output()
     assert "Worker graceful timeout" not in output and "Traceback" not in output
-    assert "ending 13 streams still open" in output
+    # The six silent streams end only through the deadline's wake; the seven steady ones also check the deadline
+    # between deltas and, on a busy machine, may end themselves before the wake counts them.
+    cut = re.search(r"ending (\d+) streams still open", output)
+    assert cut and 6 <= int(cut.group(1)) <= 13, output[-2000:]
 
 
 def test_sigterm_answers_json_calls_still_waiting_on_upstream_at_the_deadline_with_a_503(serve_gunicorn, fake_openai,
