@@ -1,4 +1,4 @@
-"""Rate limits that never stop traffic: when their Redis is unreachable they count in this process's memory.
+"""Sign-in limits (Flask-Limiter) that never stop sign-in: while their Redis is unreachable they count in memory.
 
 Flask-Limiter's in-memory fallback does the switching (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED): the
 first request that finds the storage unreachable moves the limits to memory, and a request now and
@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from .dependency import Dependency
 from .runtime import runtime_of
 
-PART = "rate limits"  # how the Dependency names this use of Redis
+PART = "login limits"  # how the Dependency names this use of Redis (Flask-Limiter: sign-in attempts)
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
 # Flask-Limiter's own notices of the switches; the Dependency says them instead, once per change.
 _SWITCH_NOTICES = ("Rate limit storage unreachable", "Rate limit storage recovered")

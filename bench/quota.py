@@ -1,13 +1,16 @@
 """What limits and budgets cost per request: `python bench/quota.py [--redis redis://127.0.0.1:6379/0]`.
 
 1. The engine alone, as a chat request uses it with a site and a client key that have every limit
-   (rpm, rpm_ip, rpm_user, tpm, tpd, cost_day, cost_month on both): the token estimate of a small body,
-   the reservation, the x-ratelimit headers, and the settling with the real usage and its cost.
-   CPU per request (process time) against memory and against Redis, and Redis's wall time (its round trips).
-2. Whole JSON requests through the app (the demo responder, Flask's test client, no network): CPU per
-   request with no limits, with every limit on memory, and on Redis; with --limiter-off, the same with
-   Flask-Limiter's global per-IP limit off, to see what it costs (run both, compare "no limits").
-Medians of several rounds; run it on an idle machine.
+   (rpm, rpm_ip, rpm_user, tpm, tpd, cost_day, cost_month on both) and the gateway's limit per address:
+   the token estimate of a small body, the reservation, the x-ratelimit headers, and the settling with
+   the real usage and its cost. CPU per request (process time) against memory and against Redis, and
+   Redis's wall time (its round trips).
+2. Whole JSON requests on /v1 through the app (the demo responder, Flask's test client, no network): CPU
+   of the request's thread with nothing counted (AICHAT_RATE_LIMIT=off, no limits: the floor), the floor
+   plus one bare Redis script call (what a round trip costs a request by itself), the limit per address
+   alone, and every limit on site and key too, on memory and on Redis; and the Redis round trips each
+   request made.
+Medians of several rounds, interleaved; run it on an idle machine.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aichat.gateway.tokens import estimate_tokens  # noqa: E402
 from aichat.limits import Estimate, MemoryCounters, Quota, Windows  # noqa: E402
+from aichat.limits.plan import address_limits  # noqa: E402
 from aichat.limits.shared import RedisCounters  # noqa: E402
 from aichat.tenancy.specs import ClientKeySpec, SiteSpec, check_limits  # noqa: E402
 
@@ -45,14 +49,14 @@ def engine_round(quota: Quota, n: int) -> tuple[float, float]:
         def estimate():
             return Estimate(sum(estimate_tokens(m["content"]) + 4 for m in MESSAGES) + 256, Decimal("0.0002"), "USD")
 
-        held = quota.reserve(SITE, KEY, "203.0.113.7", f"user-{i % 50}", estimate)
+        held = quota.reserve(SITE, KEY, f"203.0.113.{i % 200}", f"user-{i % 50}", estimate)
         held.headers()
         quota.settle(held, 180, Decimal("0.000123"), "USD")
     return (time.process_time() - cpu) / n * 1e6, (time.perf_counter() - wall) / n * 1e6
 
 
 def engine(store, rounds: int, n: int) -> tuple[float, float]:
-    quota = Quota(store, Windows(ZoneInfo("Asia/Shanghai")))
+    quota = Quota(store, Windows(ZoneInfo("Asia/Shanghai")), per_address=address_limits("1000000/second"))
     engine_round(quota, 200)  # warm
     results = [engine_round(quota, n) for _ in range(rounds)]
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
@@ -63,10 +67,8 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("-n", type=int, default=2000)
-    parser.add_argument("--limiter-off", action="store_true",
-                        help="Flask-Limiter's global per-IP limit (AICHAT_RATE_LIMIT) off, to see what it costs")
     args = parser.parse_args()
-    print("engine alone, per request (reserve + headers + settle, every limit on a site and a key):")
+    print("engine alone, per request (reserve + headers + settle, every limit on a site and a key, and per address):")
     cpu, _ = engine(MemoryCounters(), args.rounds, args.n)
     print(f"  memory: {cpu:7.1f} µs CPU")
     prefix = f"aichat-bench-{uuid.uuid4().hex[:8]}:"
@@ -91,16 +93,13 @@ def whole_requests(args) -> None:
     from aichat.tenancy.store import bump, dumps, new_client_key
 
     body = {"messages": MESSAGES, "max_tokens": 64}
-    print("whole JSON requests on /v1 (demo responder, test client), CPU of the request's thread, "
-          f"Flask-Limiter {'off' if args.limiter_off else 'on'}:")
+    print("whole JSON requests on /v1 (demo responder, test client), CPU of the request's thread:")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         base = {"TESTING": True, "SECRET_KEY": "bench", "OPENAI_API_KEY": [], "GEMINI_API_KEY": [],
                 "SQLALCHEMY_DATABASE_URI": url, "AICHAT_CONFIG_POLL_INTERVAL": 0, "AICHAT_ACCESS_LOG": False,
-                "AICHAT_RATE_LIMIT": "1000000/second", "RATELIMIT_STORAGE_URI": "memory://",
-                "AICHAT_USAGE_SPOOL_DIR": f"{tmp}/spool", "AICHAT_ROLLUP_INTERVAL": 0,
-                # One Flask-Limiter serves every app of a process: its switch is set for all of them at once.
-                "RATELIMIT_ENABLED": not args.limiter_off}
+                "AICHAT_RATE_LIMIT": "off", "RATELIMIT_STORAGE_URI": "memory://",
+                "AICHAT_USAGE_SPOOL_DIR": f"{tmp}/spool", "AICHAT_ROLLUP_INTERVAL": 0}
         app = create_app(base)
         with app.app_context():
             upgrade()
@@ -110,12 +109,18 @@ def whole_requests(args) -> None:
             bump(db.session)
             db.session.commit()
         runtime_of(app).recorder.close()
+        per_address = {"AICHAT_RATE_LIMIT": "1000000/second"}
+
+        def on_redis():
+            return {"REDIS_URL": args.redis, "AICHAT_REDIS_PREFIX": f"aichat-bench-{uuid.uuid4().hex[:8]}:"}
+
         variants = [
-            ("no limits", {}, False),
-            ("every limit on site and key, memory", {}, True),
-            ("every limit on site and key, Redis", {"REDIS_URL": args.redis,
-                                                     "AICHAT_REDIS_PREFIX": f"aichat-bench-{uuid.uuid4().hex[:8]}:"},
-             True),
+            ("nothing counted (the floor)", {}, False),
+            ("nothing counted + one bare Redis script call", {}, False),
+            ("limit per address, memory", per_address, False),
+            ("every limit on site and key + per address, memory", per_address, True),
+            ("limit per address, Redis", {**per_address, **on_redis()}, False),
+            ("every limit on site and key + per address, Redis", {**per_address, **on_redis()}, True),
         ]
         runs = []
         for name, overrides, limited in variants:
@@ -127,7 +132,13 @@ def whole_requests(args) -> None:
                 bump(db.session)
                 db.session.commit()
             runtime_of(app).tenancy.poll()
-            runs.append((name, app, app.test_client(), []))
+            if "bare" in name:
+                app.before_request(_bare_round_trip(args.redis))
+            trips = [0]
+            store = runtime_of(app).quota.store
+            if isinstance(store, RedisCounters):
+                trips = _count_round_trips(store)
+            runs.append((name, app, app.test_client(), [], trips))
         headers = {"Authorization": f"Bearer {key}"}
 
         def one_round(client, n: int) -> float:
@@ -138,16 +149,44 @@ def whole_requests(args) -> None:
             return (time.thread_time() - cpu) / n * 1e6
 
         # Rounds interleaved across the variants, so a busy moment of the machine touches them all alike.
-        for _, _, client, _ in runs:
+        for _, _, client, _, _ in runs:
             one_round(client, 100)
+        sent = 0
         for _ in range(args.rounds * 2):
-            for _, _, client, results in runs:
+            for _, _, client, results, _ in runs:
                 results.append(one_round(client, args.n // 8))
+            sent += args.n // 8
         floor = statistics.median(runs[0][3])
-        for name, app, _, results in runs:
+        for name, app, _, results, trips in runs:
             cpu = statistics.median(results)
-            print(f"  {name:48s} {cpu:7.1f} µs CPU ({cpu - floor:+6.1f})")
+            print(f"  {name:52s} {cpu:7.1f} µs CPU ({cpu - floor:+6.1f}), "
+                  f"{trips[0] / (sent + 100):.2f} Redis round trips a request")
             runtime_of(app).recorder.close()
+
+
+def _bare_round_trip(url: str):
+    """A before_request hook making one script call to Redis: what one round trip costs a request by itself."""
+    import redis
+
+    script = redis.Redis.from_url(url).register_script("return {0, 1}")
+
+    def hook() -> None:
+        script(keys=["aichat-bench-bare"], args=["[1]"])
+
+    return hook
+
+
+def _count_round_trips(store: RedisCounters) -> list[int]:
+    """Count the commands `store` sends Redis (each one round trip: a script call is one)."""
+    count = [0]
+    send = store._redis.execute_command
+
+    def counted(*args, **kwargs):
+        count[0] += 1
+        return send(*args, **kwargs)
+
+    store._redis.execute_command = counted
+    return count
 
 
 if __name__ == "__main__":

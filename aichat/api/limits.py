@@ -20,13 +20,14 @@ from aichat.gateway.tokens import estimate_tokens
 from aichat.providers.base import Usage
 from aichat.gateway import UnknownModel
 from aichat.limits import Estimate, LimitExceeded, MemoryCounters, Quota, Windows
-from aichat.limits.plan import BUDGET
+from aichat.limits.plan import BUDGET, address_limits
 from aichat.runtime import runtime_of
 from aichat.usage.days import usage_zone
 
 from .errors import limit_exceeded
 
 log = logging.getLogger(__name__)
+DEFAULT_RATE_LIMIT = "30/minute"
 
 
 def within_limits(view):
@@ -114,7 +115,15 @@ def _price(usage: Usage, model: str | None):
 
 
 def init_limits(app: Flask) -> None:
-    """The app's Quota on memory or Redis storage (its calls are settled by `settler`, an end-of-call hook)."""
+    """The app's Quota on memory or Redis storage (its calls are settled by `settler`, an end-of-call hook),
+    with the gateway's limits per client address (AICHAT_RATE_LIMIT)."""
+    try:
+        per_address = address_limits(app.config["AICHAT_RATE_LIMIT"])
+    except ValueError:
+        # `flask verify` fails on it; meanwhile the default holds rather than no limit at all.
+        log.error("AICHAT_RATE_LIMIT %r is not a limit like 30/minute: %s is used", app.config["AICHAT_RATE_LIMIT"],
+                  DEFAULT_RATE_LIMIT)
+        per_address = address_limits(DEFAULT_RATE_LIMIT)
     memory = MemoryCounters()
     store = memory
     if app.config["REDIS_URL"]:
@@ -123,7 +132,7 @@ def init_limits(app: Flask) -> None:
         store = RedisCounters(app.config["REDIS_URL"], app.config["AICHAT_REDIS_PREFIX"],
                               app.config["AICHAT_REDIS_TIMEOUT"], runtime_of(app).redis, memory)
     runtime = runtime_of(app)
-    runtime.quota = Quota(store, Windows(usage_zone(app.config)))
+    runtime.quota = Quota(store, Windows(usage_zone(app.config)), per_address=per_address)
 
 
 def settler(app: Flask, quota: Quota):

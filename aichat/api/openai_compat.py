@@ -15,7 +15,6 @@ from . import context, sse, validation
 from .callers import client_key_required
 from .errors import openai_stream_error
 from .limits import within_limits
-from .proxy import chat_limit
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 csrf.exempt(bp)  # JSON with a client key
@@ -23,7 +22,6 @@ csrf.exempt(bp)  # JSON with a client key
 
 @bp.post("/chat/completions")
 @client_key_required
-@chat_limit
 @within_limits
 def chat_completions():
     data = validation.json_body(request)

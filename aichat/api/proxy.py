@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from aichat.extensions import csrf, limiter
+from aichat.extensions import csrf
 from aichat.gateway import ChatResult, StreamSession
 from aichat.lifecycle import Lifecycle
 from aichat.providers.base import ProviderError
@@ -17,12 +17,10 @@ from .limits import within_limits
 
 bp = Blueprint("proxy", __name__, url_prefix="/api/v1/ai-proxy")
 csrf.exempt(bp)  # JSON from browsers on other sites, no cookies: origins are checked instead
-chat_limit = limiter.shared_limit(lambda: current_app.config["AICHAT_RATE_LIMIT"], scope="chat")
 
 
 @bp.post("/chat")
 @browser_or_client_key
-@chat_limit
 @within_limits
 def chat():
     """One chat turn: JSON, or SSE events when `stream` is true."""

@@ -197,9 +197,10 @@ def storage_check(app: Flask) -> Callable[[], Result]:
             if fallback:
                 return Result(DEGRADED, f"unreachable ({scheme}): limits count per process until it returns")
             return Result(FAIL, f"unreachable ({scheme})")
-        from aichat.ratelimit import PART
+        from aichat.limits.shared import PART as LIMITS
+        from aichat.ratelimit import PART as LOGIN
 
-        if dependency is not None and PART in dependency.down_parts:
+        if dependency is not None and (LIMITS in dependency.down_parts or LOGIN in dependency.down_parts):
             return Result(DEGRADED, f"reachable ({scheme}) again: limits count per process until the next check")
         return Result(OK, f"reachable ({scheme})")
 

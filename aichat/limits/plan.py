@@ -19,11 +19,12 @@ PLACES = 10
 UNIT = Decimal(10) ** PLACES
 # Each limit: the window it counts in, what it counts, and the code a refusal carries.
 RATE, TOKENS, BUDGET = "rate_limited", "tokens_exhausted", "budget_exhausted"
+ADDRESS = "rate"  # the gateway's own limit per client address (AICHAT_RATE_LIMIT), whatever the site
 REQUEST_LIMITS = ("rpm", "rpm_ip", "rpm_user")
 TOKEN_LIMITS = (("tpm", MINUTE), ("tpd", DAY))
 BUDGET_LIMITS = (("cost_day", DAY), ("cost_month", MONTH))
 CODES = {"rpm": RATE, "rpm_ip": RATE, "rpm_user": RATE, "tpm": TOKENS, "tpd": TOKENS,
-         "cost_day": BUDGET, "cost_month": BUDGET}
+         "cost_day": BUDGET, "cost_month": BUDGET, ADDRESS: RATE}
 
 
 @dataclass(slots=True)  # not frozen: a request builds up to 14 of these, and frozen ones cost twice as much
@@ -36,7 +37,7 @@ class Counter:
     amount: int  # what the request adds now (tokens: its estimate; a budget: nothing until the cost is known)
     name: str  # a LIMIT_NAME
     scope: str  # site | key | ip | user: whose use is counted
-    owner: str  # site | key: whose limit it is
+    owner: str  # site | key | gateway: whose limit it is
     window: Window
 
     @property
@@ -92,6 +93,40 @@ def counters(owner: str, kind: str, limits: Limits, windows: dict[str, Window], 
             need, amount = (1, 0) if cost is None else (cost, cost)
             found.append(Counter(f"{owner}:{name}:{window.start}", int(budget * UNIT), need, amount, name, kind,
                                  kind, window))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class AddressLimit:
+    """One of the gateway's limits per client address: `amount` requests per `seconds`, named `label`."""
+
+    amount: int
+    seconds: int
+    label: str  # the window as people read it: minute, hour, 10 seconds
+
+
+def address_limits(text: str) -> tuple[AddressLimit, ...]:
+    """AICHAT_RATE_LIMIT (`30/minute`, `30 per minute; 500/day`, Flask-Limiter's notation) as AddressLimits;
+    none for `off`; ValueError when it is not a limit."""
+    from limits import parse_many
+
+    if text.strip().lower() == "off":
+        return ()
+    found = []
+    for item in parse_many(text):
+        unit = item.GRANULARITY.name
+        label = unit if item.multiples == 1 else f"{item.multiples} {unit}s"
+        found.append(AddressLimit(item.amount, item.get_expiry(), label))
+    return tuple(found)
+
+
+def address_counters(limits: tuple[AddressLimit, ...], ip: str, windows, now: float) -> list[Counter]:
+    """The counters of the gateway's limits per address (`windows`: a Windows) for one request from `ip`."""
+    found = []
+    for limit in limits:
+        window = windows.every(limit.seconds, limit.label, now)
+        found.append(Counter(f"gw:ip:{ip}:{limit.seconds}:{window.start}", limit.amount, 1, 1, ADDRESS, "ip",
+                             "gateway", window))
     return found
 
 

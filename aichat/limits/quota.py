@@ -20,7 +20,8 @@ from decimal import Decimal
 from aichat.tenancy.specs import ClientKeySpec, Limits, SiteSpec
 
 from . import plan
-from .plan import BUDGET, RATE, TOKENS, Counter, Estimate, counters, needs_estimate, owner_id, shown, units
+from .plan import (ADDRESS, BUDGET, RATE, TOKENS, AddressLimit, Counter, Estimate, address_counters, counters,
+                   needs_estimate, owner_id, shown, units)
 from .windows import Windows
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 NOTHING = Estimate()
 
 _UNITS = {"rpm": "requests", "rpm_ip": "requests from one address", "rpm_user": "requests from one user",
-          "tpm": "tokens", "tpd": "tokens", "cost_day": "", "cost_month": ""}
+          "tpm": "tokens", "tpd": "tokens", "cost_day": "", "cost_month": "", ADDRESS: "requests from one address"}
 _ADVERB = {"day": "daily", "month": "monthly"}
 RATELIMIT_HEADERS = tuple(f"x-ratelimit-{what}-{group}" for group in ("requests", "tokens")
                           for what in ("limit", "remaining", "reset"))
@@ -52,7 +53,9 @@ class LimitExceeded(Exception):
     def message(self) -> str:
         c = self.counter
         whose = f"this {c.owner}"
-        if c.code == BUDGET:
+        if c.owner == "gateway":
+            what = f"the limit of {c.limit} {_UNITS[c.name]} per {c.window.name} is reached"
+        elif c.code == BUDGET:
             what = (f"the {_ADVERB[c.window.name]} budget of {shown(c.name, c.limit)} {self.currency} for {whose} "
                     f"is spent ({shown(c.name, self.used)} used" + (
                         f", this request may cost {shown(c.name, c.need)})" if c.amount else ")"))
@@ -60,7 +63,7 @@ class LimitExceeded(Exception):
             what = (f"the limit of {c.limit} tokens per {c.window.name} for {whose} is reached "
                     f"({self.used} used, this request needs about {c.need})")
         else:
-            what = f"the limit of {c.limit} {_UNITS[c.name]} per minute for {whose} is reached"
+            what = f"the limit of {c.limit} {_UNITS[c.name]} per {c.window.name} for {whose} is reached"
         return f"{what}; it resets in {self.retry_after} s"
 
     def details(self) -> dict:
@@ -109,11 +112,14 @@ class Reservation:
 
 
 class Quota:
-    """Limits of sites and client keys, counted in `store` (MemoryCounters or RedisCounters)."""
+    """Limits of sites and client keys, and the gateway's own per client address (`per_address`), counted in
+    `store` (MemoryCounters or RedisCounters)."""
 
-    def __init__(self, store, windows: Windows, clock: Callable[[], float] = time.time):
+    def __init__(self, store, windows: Windows, clock: Callable[[], float] = time.time,
+                 per_address: tuple[AddressLimit, ...] = ()):
         self.store = store
         self.windows = windows
+        self.per_address = per_address
         self._clock = clock
         self._told: set[str] = set()
         self._lock = threading.Lock()
@@ -122,18 +128,23 @@ class Quota:
                 estimate: Callable[[], Estimate]) -> Reservation | None:
         """Count a request against every limit it falls under, or raise LimitExceeded; None when it has none.
 
-        `estimate` gives the request's tokens (prompt and completion) and their cost; it is asked only when a
-        token limit or a budget applies.
+        The gateway's limits per address come first, then the site's, then the key's: all are checked and
+        counted as one step. `estimate` gives the request's tokens (prompt and completion) and their cost;
+        it is asked only when a token limit or a budget applies.
         """
         site_limits, key_limits = site.limits, key.limits if key is not None else None
-        if not site_limits.any and (key_limits is None or not key_limits.any):
+        by_address = self.per_address if ip else ()
+        if not by_address and not site_limits.any and (key_limits is None or not key_limits.any):
             return None
         now = self._clock()
-        windows = self.windows.at(now)
-        expected = (estimate() if needs_estimate(site_limits) or (key_limits is not None and needs_estimate(key_limits))
-                    else NOTHING)
-        found = counters(owner_id(site), "site", site_limits, windows, ip, end_user, expected)
-        currencies = {"site": site_limits.currency}
+        found = address_counters(by_address, ip, self.windows, now) if by_address else []
+        currencies = {"gateway": "", "site": site_limits.currency}
+        if site_limits.any or (key_limits is not None and key_limits.any):
+            windows = self.windows.at(now)
+            expected = (estimate() if needs_estimate(site_limits)
+                        or (key_limits is not None and needs_estimate(key_limits)) else NOTHING)
+        if site_limits.any:
+            found += counters(owner_id(site), "site", site_limits, windows, ip, end_user, expected)
         if key_limits is not None and key_limits.any:
             found += counters(owner_id(site, key), "key", key_limits, windows, ip, end_user, expected)
             currencies["key"] = key_limits.currency

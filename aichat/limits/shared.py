@@ -18,7 +18,7 @@ from redis.retry import Retry
 from .memory import MemoryCounters
 from .plan import Counter
 
-PART = "quotas"  # how the Dependency names this use of Redis (the limits and budgets of sites and keys)
+PART = "rate limits"  # how the Dependency names this use of Redis (per address, site, key; budgets)
 RETRY_SECONDS = 2.0  # while Redis is away, how often a request tries it again (paying at most one timeout)
 
 # The numbers go as one JSON argument: redis-py encodes each argument apart, and 56 of them cost more

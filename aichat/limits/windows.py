@@ -31,6 +31,7 @@ class Windows:
     def __init__(self, zone: ZoneInfo):
         self.zone = zone
         self._now = {MINUTE: Window(MINUTE, 0, 0), DAY: Window(DAY, 0, 0), MONTH: Window(MONTH, 0, 0)}
+        self._periods: dict[int, Window] = {}  # seconds -> the window of that length as it is now
 
     def at(self, now: float) -> dict[str, Window]:
         windows = self._now  # kept while its minute lasts: the common case builds nothing
@@ -44,6 +45,16 @@ class Windows:
         if start >= self._now[MINUTE].start:  # a clock read late by another thread never moves it back
             self._now = windows
         return windows
+
+    def every(self, seconds: int, label: str, now: float) -> Window:
+        """The window of `seconds` (a second, a minute, an hour …) that `now` falls in, cut from the epoch."""
+        window = self._periods.get(seconds)
+        if window is not None and window.start <= now < window.reset:
+            return window
+        start = int(now) - int(now) % seconds
+        window = Window(label, start, start + seconds)
+        self._periods[seconds] = window
+        return window
 
     def _calendar(self, now: float) -> tuple[Window, Window]:
         today = datetime.fromtimestamp(now, timezone.utc).astimezone(self.zone).date()

@@ -1,4 +1,6 @@
 """What browsers meet: the origin allowlist, the per-IP rate limit (CORS itself: test_cors.py)."""
+from tests.shared_redis import REDIS_URL, redis_prefix  # noqa: F401 - a fixture
+
 URL = "/api/v1/ai-proxy/chat"
 BODY = {"messages": [{"role": "user", "content": "hi"}], "suggestions": False}
 
@@ -51,21 +53,10 @@ def test_health_is_not_rate_limited(make_app):
     assert all(client.get("/health").status_code == 200 for _ in range(5))
 
 
-def test_rate_limit_is_shared_between_processes_through_redis(make_app):
+def test_rate_limit_is_shared_between_processes_through_redis(make_app, redis_prefix):
     """With REDIS_URL, several gunicorn workers (here: two apps) count against one budget."""
-    import uuid
-
-    import redis
-
-    from tests.conftest import require_service
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1).ping()
-        reachable = True
-    except redis.RedisError:
-        reachable = False
-    require_service(reachable, "Redis at 127.0.0.1:6379 is unreachable")
-    settings = dict(AICHAT_RATE_LIMIT="3/minute", RATELIMIT_STORAGE_URI="", REDIS_URL="redis://127.0.0.1:6379/0",
-                    RATELIMIT_KEY_PREFIX=f"aichat-test-{uuid.uuid4().hex}")
+    settings = dict(AICHAT_RATE_LIMIT="3/minute", RATELIMIT_STORAGE_URI="", REDIS_URL=REDIS_URL,
+                    AICHAT_REDIS_PREFIX=redis_prefix)
     first, second = make_app(**settings), make_app(**settings)
     assert first.test_client().post(URL, json=BODY).status_code == 200
     assert second.test_client().post(URL, json=BODY).status_code == 200

@@ -275,13 +275,14 @@ def test_migrations_behind_fail_naming_both_revisions(tmp_path):
 
 def test_a_reachable_redis_storage_is_ok(healthy):
     require_service(reachable(6379), "Redis at 127.0.0.1:6379 is unreachable")
-    found = verify(healthy(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0"))[2]["rate_limits"]
+    found = verify(healthy(REDIS_URL="redis://127.0.0.1:6379/0"))[2]["rate_limits"]
     assert found == {**found, "status": "ok", "reason": "redis://127.0.0.1:6379/0 reachable, shared by all workers"}
 
 
 def test_an_unreachable_redis_storage_fails_without_its_password(healthy):
     port = closed_port()
     result, _, found = verify(healthy(RATELIMIT_STORAGE_URI=f"redis://:hunter2@127.0.0.1:{port}/0"))
+    # The sign-in limit's own storage is checked too (the limits engine counts in memory here).
     assert result.exit_code == 1
     assert found["rate_limits"]["status"] == "fail"
     assert found["rate_limits"]["reason"].startswith(f"redis://:***@127.0.0.1:{port}/0 unreachable (ConnectionError)")

@@ -121,7 +121,9 @@ def test_limits_change_without_restart(limited_app):
     set_site_limits(limited_app, rpm=3)
     assert [v1(client, key).status_code for _ in range(3)] == [200, 200, 429]
     set_site_limits(limited_app)
-    assert v1(client, key).status_code == 200 and "x-ratelimit-limit-requests" not in v1(client, key).headers
+    answer = v1(client, key)
+    # Only the gateway's own limit per address (AICHAT_RATE_LIMIT, 10000 a second in the tests) is left.
+    assert answer.status_code == 200 and answer.headers["x-ratelimit-limit-requests"] == "10000"
 
 
 def test_the_monitoring_api_shows_what_is_used_and_left(limited_app, make_admin):
@@ -157,14 +159,23 @@ def used(app, name: str, key: bool = False) -> int:
 
 
 @pytest.mark.parametrize("surface", ["v1", "proxy"])
-def test_no_limits_no_headers(limited_app, surface):
-    key, client = add_key(limited_app), limited_app.test_client()
+@pytest.mark.parametrize("per_address", ["off", "5/minute"])
+def test_without_limits_of_the_site_or_key_only_the_address_limit_is_in_the_headers(gateway_app, surface,
+                                                                                    per_address):
+    app = gateway_app(AICHAT_CONFIG_POLL_INTERVAL=0, AICHAT_RATE_LIMIT=per_address)
+    key, client = add_key(app), app.test_client()
     if surface == "v1":
         answer = v1(client, key)
     else:
         answer = client.post(PROXY, json={"messages": [{"role": "user", "content": "hi"}]},
                              headers={"Authorization": f"Bearer {key}"})
-    assert answer.status_code == 200 and not any(h.lower().startswith("x-ratelimit") for h in answer.headers.keys())
+    assert answer.status_code == 200
+    shown = {h.lower(): v for h, v in answer.headers.items() if h.lower().startswith("x-ratelimit")}
+    if per_address == "off":
+        assert shown == {}
+    else:
+        assert shown == {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "4",
+                         "x-ratelimit-reset-requests": shown["x-ratelimit-reset-requests"]}
 
 
 def test_a_browser_is_counted_against_its_sites_limits(limited_app, fake_openai):

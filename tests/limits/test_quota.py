@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aichat.limits import Estimate, LimitExceeded, MemoryCounters, Quota, Windows
+from aichat.limits.plan import AddressLimit, address_limits
 from aichat.limits.quota import duration
 from aichat.limits.shared import RedisCounters
 from aichat.tenancy.specs import ClientKeySpec, SiteSpec, check_limits
@@ -198,3 +199,39 @@ def test_headers_name_the_tightest_limit():
 
 def test_durations_read_like_openais():
     assert [duration(s) for s in (0.02, 1, 59.2, 360, 10921)] == ["20ms", "1s", "1m0s", "6m0s", "3h2m1s"]
+
+
+def test_the_gateways_limit_per_address_parses_flask_limiters_notation():
+    assert address_limits("30/minute") == (AddressLimit(30, 60, "minute"),)
+    assert address_limits("30 per minute; 500/day") == (AddressLimit(30, 60, "minute"),
+                                                         AddressLimit(500, 86400, "day"))
+    assert address_limits("10 per 5 seconds") == (AddressLimit(10, 5, "5 seconds"),)
+    assert address_limits("OFF") == ()
+    with pytest.raises(ValueError):
+        address_limits("thirty a minute")
+
+
+def test_the_limit_per_address_is_counted_with_the_sites_in_one_step(store):
+    """An address past the gateway's limit is refused before anything of its site is counted, and an address
+    refused by its site's limit has used nothing of the gateway's."""
+    clock = Clock()
+    q = Quota(store, Windows(ZoneInfo("UTC")), clock, per_address=address_limits("2/hour"))
+    s = site(rpm=3)
+    assert refused(q, s) is None and refused(q, s) is None
+    exc = refused(q, s)
+    hour_end = (int(clock.now) // 3600 + 1) * 3600
+    assert exc.details() == {"name": "rate", "scope": "ip", "owner": "gateway", "window": "hour", "limit": 2,
+                             "used": 2, "requested": 1, "resets_at": iso(hour_end),
+                             "retry_after": hour_end - int(clock.now)}
+    assert exc.message.startswith("the limit of 2 requests from one address per hour is reached; it resets in")
+    assert refused(q, s, ip="198.51.100.9") is None
+    assert refused(q, s, ip="198.51.100.9").details()["owner"] == "site", "the site's 3 a minute: used by 3 calls"
+    assert refused(q, s, ip="198.51.100.10").details()["owner"] == "site"
+    assert q.view(s)[0]["used"] == 3, "the refused address added nothing to the site's count"
+
+
+def test_without_an_address_or_with_the_limit_off_nothing_is_counted_per_address(store):
+    on = Quota(store, Windows(ZoneInfo("UTC")), Clock(), per_address=address_limits("1/minute"))
+    assert on.reserve(site(), None, None, None, lambda: Estimate()) is None, "no address (a test or a job)"
+    off = Quota(store, Windows(ZoneInfo("UTC")), Clock(), per_address=address_limits("off"))
+    assert off.reserve(site(), None, "203.0.113.5", None, lambda: Estimate()) is None

@@ -35,7 +35,7 @@ def test_a_redis_that_is_down_leaves_limits_counting_in_memory(gateway_app, fake
         key, client = add_key(app), app.test_client()
         assert [v1(client, key).status_code for _ in range(3)] == [200, 200, 429]
     assert len(fake_openai.requests) == 2
-    lines = [line for line in redis_lines(caplog) if "quotas" in line]
+    lines = [line for line in redis_lines(caplog) if "rate limits" in line]
     assert len(lines) == 1 and lines[0].startswith("redis unreachable (") and "pw-secret" not in lines[0], lines
     assert runtime_of(app).quota.view(runtime_of(app).directory.local_site)[0]["used"] == 2
 
@@ -59,7 +59,7 @@ def test_limits_go_to_memory_when_redis_is_cut_and_back_when_it_returns(gateway_
     with caplog.at_level(logging.INFO):
         redis_proxy.set_mode(REFUSE)
         assert [v1(client, key).status_code for _ in range(5)] == [200] * 5
-        assert not store.shared and "quotas" in runtime_of(app).redis.down_parts
+        assert not store.shared and "rate limits" in runtime_of(app).redis.down_parts
         redis_proxy.set_mode(FORWARD)
         assert eventually(lambda: v1(client, key).status_code == 200 and store.shared, within=RETRY_SECONDS * 5)
     assert counted_in_redis(redis_prefix, "rpm") == 4, "counting went back to Redis"

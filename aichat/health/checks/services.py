@@ -36,35 +36,45 @@ def database(app: Flask) -> Check:
 
 
 def rate_limits(app: Flask) -> Check:
-    """Rate-limit counters: storage reachable, and shared when several worker processes count."""
-    uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
-    workers = app.config["AICHAT_WORKERS"]
-    if uri.startswith("memory://"):
-        if workers > 1:
-            return Check("rate_limits", WARN, f"counted in memory by each of {workers} workers, so a client gets up to "
-                                              f"{workers}x AICHAT_RATE_LIMIT: set REDIS_URL to share the counters")
-        return Check("rate_limits", OK, "counted in memory (one worker process)")
-    where = _hide_password(uri)
+    """Rate-limit and budget counters: their storage reachable, and shared when several worker processes count.
+
+    The limits engine (per address, site and key, and budgets) counts in Redis when REDIS_URL is set; the
+    sign-in limit in Flask-Limiter's storage (AICHAT_RATELIMIT_STORAGE_URI, else REDIS_URL)."""
+    shared = app.config["REDIS_URL"]
+    login = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    storages = [uri for uri in dict.fromkeys((shared, login)) if uri and not uri.startswith("memory://")]
     timeout = min(3.0, app.config["AICHAT_VERIFY_TIMEOUT"])
-    try:
-        if uri.split(":", 1)[0] in ("redis", "rediss", "redis+unix"):
-            import redis
+    for uri in storages:
+        try:
+            _ping(uri, timeout)
+        except Exception as exc:  # noqa: BLE001 - unreachable, refused, auth: all mean limits cannot be counted
+            return Check("rate_limits", FAIL, f"{_hide_password(uri)} unreachable ({type(exc).__name__}): start it "
+                                              f"or fix REDIS_URL / AICHAT_RATELIMIT_STORAGE_URI")
+    if shared:
+        return Check("rate_limits", OK, f"{_hide_password(shared)} reachable, shared by all workers")
+    workers = app.config["AICHAT_WORKERS"]
+    if workers > 1:
+        return Check("rate_limits", WARN, f"counted in memory by each of {workers} workers, so a client gets up to "
+                                          f"{workers}x AICHAT_RATE_LIMIT and every site's and key's limits and "
+                                          f"budgets {workers}x: set REDIS_URL to share the counters")
+    return Check("rate_limits", OK, "counted in memory (one worker process)")
 
-            client = redis.Redis.from_url(uri.replace("redis+unix", "unix"), socket_connect_timeout=timeout,
-                                          socket_timeout=timeout)
-            try:
-                client.ping()
-            finally:
-                client.close()
-        else:
-            from limits.storage import storage_from_string
 
-            if not storage_from_string(uri).check():
-                raise ConnectionError("the storage's health check said no")
-    except Exception as exc:  # noqa: BLE001 - unreachable, refused, auth: all mean limits cannot be counted
-        return Check("rate_limits", FAIL, f"{where} unreachable ({type(exc).__name__}): start it or fix "
-                                          f"REDIS_URL / AICHAT_RATELIMIT_STORAGE_URI")
-    return Check("rate_limits", OK, f"{where} reachable, shared by all workers")
+def _ping(uri: str, timeout: float) -> None:
+    if uri.split(":", 1)[0] in ("redis", "rediss", "redis+unix"):
+        import redis
+
+        client = redis.Redis.from_url(uri.replace("redis+unix", "unix"), socket_connect_timeout=timeout,
+                                      socket_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return
+    from limits.storage import storage_from_string
+
+    if not storage_from_string(uri).check():
+        raise ConnectionError("the storage's health check said no")
 
 
 def _hide_password(uri: str) -> str:

@@ -99,6 +99,8 @@ def _problems(app: Flask) -> Iterator[str]:
         if config[f"{name}_API_KEY"] and not _http_url(url):
             yield f"{name}_BASE_URL ({url!r} is not an http(s) URL)"
     for name in ("AICHAT_RATE_LIMIT", "AICHAT_LOGIN_RATE_LIMIT"):
+        if name == "AICHAT_RATE_LIMIT" and config[name].strip().lower() == "off":
+            continue
         try:
             parse_many(config[name])
         except ValueError:
