@@ -103,11 +103,16 @@ def _schemas() -> dict:
                                       "limit": _ref("LimitRefusal")}, optional=("limit",))},
                       "The error envelope of every /api endpoint."),
         "LimitRefusal": _obj({
-            "name": LIMIT_NAME, "scope": {"enum": ["site", "key", "ip", "user"],
-                                          "description": "whose use was counted: the site's or key's as a whole, "
-                                                         "one client address's, or one end user's"},
-            "owner": {"enum": ["site", "key"], "description": "whose limit it is"},
-            "window": WINDOW, "limit": AMOUNT, "used": AMOUNT,
+            "name": {"enum": ["rate", *LIMIT_NAME["enum"]],
+                     "description": "rate: the gateway's limit per client address (AICHAT_RATE_LIMIT)"},
+            "scope": {"enum": ["site", "key", "ip", "user"],
+                      "description": "whose use was counted: the site's or key's as a whole, "
+                                     "one client address's, or one end user's"},
+            "owner": {"enum": ["site", "key", "gateway"], "description": "whose limit it is"},
+            "window": {"type": "string", "minLength": 1,
+                       "description": "minute, day or month; for the limit per address its own (minute, hour, "
+                                      "10 seconds …)"},
+            "limit": AMOUNT, "used": AMOUNT,
             "requested": {"type": ["integer", "string", "null"],
                           "description": "what this request needed: 1 request, its estimated tokens, or its estimated "
                                          "cost (null: its model has no price in the budget's currency)"},

@@ -1,4 +1,5 @@
 """What browsers meet: the origin allowlist, the per-IP rate limit (CORS itself: test_cors.py)."""
+from tests.api.openapi_check import assert_matches_openapi
 from tests.shared_redis import REDIS_URL, redis_prefix  # noqa: F401 - a fixture
 
 URL = "/api/v1/ai-proxy/chat"
@@ -33,7 +34,9 @@ def test_rate_limit_is_per_ip_with_retry_after(make_app):
     resp = client.post(URL, json=BODY)
     assert resp.status_code == 429
     assert resp.json["error"]["code"] == "rate_limited"
+    assert resp.json["error"]["limit"]["owner"] == "gateway" and resp.json["error"]["limit"]["limit"] == 3
     assert int(resp.headers["Retry-After"]) > 0
+    assert_matches_openapi(client, resp, "post")
     other = client.post(URL, json=BODY, environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert other.status_code == 200, "another address has its own budget"
 
