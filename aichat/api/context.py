@@ -35,7 +35,10 @@ def with_preset(req: ChatRequest) -> ChatRequest:
     """A browser's request as its site's preset shapes it (400 naming the rule when outside it); a server's as
     sent: a client key is the site's own backend, bound only by its models (check_model)."""
     caller = g.caller
-    return apply_preset(req, caller.site.preset, limits().max_tokens) if caller.kind == BROWSER else req
+    if caller.kind != BROWSER:
+        return req
+    router = gateway().router
+    return apply_preset(req, caller.site.preset, limits().max_tokens, lambda model: model_names(router, model))
 
 
 def suggestions(asked: bool) -> bool:
@@ -74,7 +77,12 @@ def check_model(model: str | None) -> None:
 
 def key_allows(key: ClientKeySpec, router: Router, name: str) -> bool:
     """May `key` use model `name`? An alias counts as the model it stands for, `upstream/model` as the model."""
-    return any(key.allows_model(n) for n in (name, router.aliases.get(name, name), name.partition("/")[2]) if n)
+    return any(key.allows_model(n) for n in model_names(router, name))
+
+
+def model_names(router: Router, name: str) -> tuple[str, ...]:
+    """The names a requested model goes by: itself, the model its alias stands for, the model of `upstream/model`."""
+    return tuple(n for n in (name, router.aliases.get(name, name), name.partition("/")[2]) if n)
 
 
 def site_domain() -> str:

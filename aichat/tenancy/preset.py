@@ -6,6 +6,8 @@ the site's system prompt goes first, its caps fill in what the page left out.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from aichat.gateway.tokens import estimate_usage
 from aichat.providers.base import ChatRequest, Message
 
@@ -24,9 +26,11 @@ class PresetViolation(Exception):
         self.param = param
 
 
-def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -> ChatRequest:
+def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None,
+                 names: Callable[[str], Iterable[str]] = lambda model: (model,)) -> ChatRequest:
     """The request as the site's preset shapes it; PresetViolation when it asks for more than the preset allows.
-    `ceiling` is the gateway's own max_tokens limit: a cap above it fills in no more than it."""
+    `ceiling` is the gateway's own max_tokens limit: a cap above it fills in no more than it. `names` gives
+    the names a requested model also goes by (an alias's model): allowed when any of them is."""
     messages = req.messages
     if preset.max_messages is not None and len(messages) > preset.max_messages:
         raise PresetViolation("max_messages", f"max_messages: this site accepts at most {preset.max_messages} "
@@ -38,7 +42,7 @@ def apply_preset(req: ChatRequest, preset: Preset, ceiling: int | None = None) -
         if preset.client_system == "replace":
             messages = [m for m in messages if m.role != "system"]
     _check_input(messages, preset)
-    model = _model(req.model or preset.default_model, preset)
+    model = _model(req.model or preset.default_model, preset, names)
     if preset.system_prompt:
         messages = [Message("system", preset.system_prompt), *messages]
     temperature = _temperature(req.temperature, preset)
@@ -68,7 +72,7 @@ def _check_input(messages: list[Message], preset: Preset) -> None:
                                   "messages")
 
 
-def _model(model: str | None, preset: Preset) -> str | None:
+def _model(model: str | None, preset: Preset, names: Callable[[str], Iterable[str]]) -> str | None:
     """The model to ask for: the one named (or the default), else the first plain name among the allowed models
     (the gateway's default could be outside them); refused when outside them."""
     patterns = preset.allowed_models
@@ -77,7 +81,7 @@ def _model(model: str | None, preset: Preset) -> str | None:
         if model is None:
             raise PresetViolation("allowed_models", f"allowed_models: name a model: this site allows "
                                                     f"{', '.join(patterns)}", "model")
-    if model is not None and not preset.allows_model(model):
+    if model is not None and not any(preset.allows_model(name) for name in names(model)):
         raise PresetViolation("allowed_models", f"allowed_models: model {model!r} is not available on this site "
                                                 f"(allowed: {', '.join(patterns)})", "model")
     return model

@@ -56,3 +56,20 @@ def test_a_sites_allowed_models_bound_failover_for_its_pages(app, fake_openai, f
     resp = app.test_client().post("/api/v1/ai-proxy/chat", json={**BODY, "suggestions": False},
                                   headers={"Origin": "https://shop.example"})
     assert resp.status_code == 502 and fake_gemini.requests == []
+
+
+def test_a_page_may_name_an_alias_of_a_model_its_site_allows(app, fake_gemini):
+    """gemini-2.5-flash-latest is an alias of gemini-2.5-flash (the default aliases): allowed as that model."""
+    with app.app_context():
+        db.session.add(Site(domain="shop.example", name="Shop", publishable_key=new_publishable_key(),
+                            origins=dumps(["https://shop.example"]),
+                            preset=dumps({"allowed_models": ["gemini-2.5-flash"]})))
+        bump(db.session)
+        db.session.commit()
+    runtime_of(app).tenancy.poll()
+    client = app.test_client()
+    for model, status in (("gemini-2.5-flash-latest", 200), ("gemini-2.5-pro", 400)):
+        resp = client.post("/api/v1/ai-proxy/chat", json={**BODY, "model": model, "suggestions": False},
+                           headers={"Origin": "https://shop.example"})
+        assert resp.status_code == status, resp.json
+    assert len(fake_gemini.requests) == 1

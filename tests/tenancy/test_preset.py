@@ -80,3 +80,15 @@ def test_what_the_page_leaves_out_the_preset_fills_in():
 def test_no_preset_changes_nothing_but_a_page_system_message():
     req = ask("hi", model="anything", temperature=2.0, max_tokens=9999)
     assert apply_preset(req, preset()) == req
+
+
+def test_an_alias_is_allowed_as_the_model_it_stands_for():
+    """As a client key's models are: a page naming an alias of an allowed model is not refused for the name."""
+    aliases = {"fast": "gpt-4o-mini"}
+    names = lambda model: (model, aliases.get(model, model))  # noqa: E731 - what the API passes
+    site = preset(allowed_models=["gpt-4o-mini"])
+    assert apply_preset(ask("hi", model="fast"), site, names=names).model == "fast"
+    with pytest.raises(PresetViolation):
+        apply_preset(ask("hi", model="fast"), site)  # without its aliases: the name alone
+    with pytest.raises(PresetViolation):
+        apply_preset(ask("hi", model="slow"), site, names=names)
