@@ -297,7 +297,7 @@ def test_frontends_are_optional_and_only_warn(healthy, live_server):
     broken = Flask("broken")
     broken.add_url_rule("/", "index", lambda: ("down", 502))
     good, bad, gone = live_server(site), live_server(broken), f"http://127.0.0.1:{closed_port()}"
-    assert verify(healthy())[2]["frontends"]["reason"] == "none configured (AICHAT_ALLOWED_ORIGINS is empty)"
+    assert verify(healthy())[2]["frontends"]["reason"] == "none configured (no enabled site lists an origin)"
     found = verify(healthy(AICHAT_ALLOWED_ORIGINS=[good]))[2]["frontends"]
     assert found["status"] == "ok" and found["reason"].startswith(f"{good} 200 in ")
     result, _, found = verify(healthy(AICHAT_ALLOWED_ORIGINS=[good, bad, gone]))
@@ -305,6 +305,14 @@ def test_frontends_are_optional_and_only_warn(healthy, live_server):
     assert found["frontends"]["status"] == "warn"
     assert f"{bad} answered HTTP 502" in found["frontends"]["reason"]
     assert f"{gone} unreachable (connection failed)" in found["frontends"]["reason"]
+    # A site made with `flask sites` is checked like the local site's origins.
+    app = healthy()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["sites", "create", "shop.example", "--origin", bad]).exit_code == 0
+    runtime_of(app).tenancy.poll()
+    found = verify(app)[2]["frontends"]
+    assert found["status"] == "warn" and f"{bad} answered HTTP 502" in found["reason"]
+    assert "--remove-origin" in found["reason"]
 
 
 def test_a_check_that_breaks_or_hangs_is_a_failure_not_a_traceback(healthy, monkeypatch):

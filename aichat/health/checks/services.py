@@ -107,10 +107,15 @@ def routes(app: Flask, expected: tuple[str, ...] = EXPECTED_ENDPOINTS) -> Check:
 
 
 def frontends(app: Flask) -> Check:
-    """The sites allowed to call us (AICHAT_ALLOWED_ORIGINS) answer; optional, so never a failure."""
-    origins = app.config["AICHAT_ALLOWED_ORIGINS"]
+    """The pages allowed to call us (every enabled site's origins, AICHAT_ALLOWED_ORIGINS among them: the local
+    site's) answer; optional, so never a failure."""
+    from aichat.runtime import runtime_of
+
+    sites = [site for site in runtime_of(app).directory.sites.values() if site.enabled]
+    origins = list(dict.fromkeys(origin for site in sorted(sites, key=lambda s: s.domain)
+                                 for origin in sorted(site.origins)))
     if not origins:
-        return Check("frontends", OK, "none configured (AICHAT_ALLOWED_ORIGINS is empty)")
+        return Check("frontends", OK, "none configured (no enabled site lists an origin)")
     import requests
 
     # Each site gets a fair share of the check's time, so several slow ones cannot make it hang.
@@ -132,8 +137,9 @@ def frontends(app: Flask) -> Check:
         else:
             found.append(f"{origin} {answer.status_code} in {ms} ms")
     if bad:
-        return Check("frontends", WARN, f"{'; '.join(found)}: check that site is up, or remove it from "
-                                        f"AICHAT_ALLOWED_ORIGINS")
+        return Check("frontends", WARN, f"{'; '.join(found)}: check that site is up, or remove the origin from "
+                                        f"its site (flask sites update DOMAIN --remove-origin URL, or "
+                                        f"AICHAT_ALLOWED_ORIGINS for the local site)")
     return Check("frontends", OK, "; ".join(found))
 
 
