@@ -4,6 +4,7 @@
 
 import { AuthError, BudgetExhaustedError, NetworkError, RateLimitedError, UpstreamError } from "./errors.js";
 import { focusables, h, icon } from "./dom.js";
+import { ConversationList } from "./history.js";
 import { pickLocale, translator } from "./i18n.js";
 import { renderMarkdown } from "./render.js";
 import { LocalStore, RemoteStore } from "./store.js";
@@ -50,9 +51,8 @@ export class AIChatElement extends HTMLElement {
     this.historyButton = button("list", "history-toggle", "history", { "aria-expanded": "false" });
     this.newButton = button("plus", "new", "newConversation");
     this.closeButton = button("close", "close", "close");
-    this.historyList = h("ul");
-    this.history = h("nav", { class: "history", hidden: true }, this.historyList);
-    label(this.history, "aria-label", "history");
+    this.history = new ConversationList(this);
+    label(this.history.nav, "aria-label", "history");
     this.log = h("div", { class: "log", role: "log", "aria-live": "polite", tabindex: "0" });
     label(this.log, "aria-label", "title");
     this.statusText = h("span");
@@ -69,7 +69,7 @@ export class AIChatElement extends HTMLElement {
     this.panel = h("section", { class: "panel", id: "aichat-panel", role: "dialog", "aria-modal": "true",
                                 "aria-labelledby": "aichat-title", hidden: true },
       h("header", {}, this.historyButton, this.titleEl, this.newButton, this.closeButton),
-      this.history, this.log, this.status, this.suggestions, this.form);
+      this.history.nav, this.log, this.status, this.suggestions, this.form);
     this.root = h("div", { class: `root ${this.position === "left" ? "left" : "right"}`, hidden: true },
                   this.panel, this.launcher);
   }
@@ -78,7 +78,7 @@ export class AIChatElement extends HTMLElement {
     this.launcher.addEventListener("click", () => this.toggle());
     this.closeButton.addEventListener("click", () => this.close());
     this.newButton.addEventListener("click", () => this.newConversation());
-    this.historyButton.addEventListener("click", () => this.showHistory(this.history.hidden));
+    this.historyButton.addEventListener("click", () => this.history.show(this.history.hidden));
     this.retryButton.addEventListener("click", () => this.retry());
     this.stopButton.addEventListener("click", () => this.stop());
     this.form.addEventListener("submit", (event) => {
@@ -115,9 +115,9 @@ export class AIChatElement extends HTMLElement {
   onKey(event) {
     if (event.key === "Escape") {
       event.preventDefault();
-      if (this.renaming) this.renaming();
+      if (this.history.renaming) this.history.renaming();
       else if (!this.history.hidden) {
-        this.showHistory(false);
+        this.history.show(false);
         this.historyButton.focus();
       } else this.close();
     } else if (event.key === "Tab") {
@@ -200,7 +200,7 @@ export class AIChatElement extends HTMLElement {
   async useStore(store) {
     this.stop();
     this.store = store;
-    this.showHistory(false);
+    this.history.show(false);
     await this.restore();
   }
 
@@ -216,7 +216,7 @@ export class AIChatElement extends HTMLElement {
     this.stop();
     this.conversation = await this.store.create();
     this.showState(null);
-    this.showHistory(false);
+    this.history.show(false);
     this.renderConversation();
     if (this.isOpen) this.input.focus();
   }
@@ -229,71 +229,12 @@ export class AIChatElement extends HTMLElement {
     if (this.store === this.local) await this.newConversation();
   }
 
-  async showHistory(show) {
-    this.history.hidden = !show;
-    this.log.hidden = show;
-    this.historyButton.setAttribute("aria-expanded", String(!!show));
-    if (!show) return;
-    let items = [];
-    try {
-      items = await this.store.list();
-    } catch (err) {
-      this.fail(err);
-    }
-    this.historyList.replaceChildren(...(items.length ? items.map((c) => this.historyRow(c))
-      : [h("li", { class: "none" }, this.t("noConversations"))]));
-    const first = this.historyList.querySelector("button");
-    if (first) first.focus();
-  }
-
-  historyRow(c) {
-    const title = c.title || this.t("untitled");
-    const pick = h("button", { type: "button", class: "pick", "aria-current":
-                                 this.conversation && c.id === this.conversation.id ? "true" : null }, title);
-    const rename = h("button", { type: "button", class: "icon", "aria-label": `${this.t("rename")}: ${title}` },
-                     icon("edit"));
-    const remove = h("button", { type: "button", class: "icon", "aria-label": `${this.t("delete")}: ${title}` },
-                     icon("trash"));
-    const row = h("li", {}, pick, rename, remove);
-    pick.addEventListener("click", () => this.select(c.id));
-    rename.addEventListener("click", () => this.startRename(row, c));
-    remove.addEventListener("click", () => this.act(async () => {
-      await this.store.remove(c.id);
-      if (this.conversation && this.conversation.id === c.id) this.conversation = await this.store.create();
-      this.renderConversation();
-      await this.showHistory(true);
-    }));
-    return row;
-  }
-
-  startRename(row, c) {
-    const input = h("input", { type: "text", maxlength: "200", value: c.title || "", "aria-label": this.t("rename") });
-    const save = h("button", { type: "submit" }, this.t("save"));
-    const form = h("form", { class: "rename" }, input, save);
-    row.replaceChildren(form);
-    input.focus();
-    this.renaming = () => {
-      this.renaming = null;
-      this.showHistory(true);
-    };
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.renaming = null;
-      const title = input.value.trim();
-      this.act(async () => {
-        if (title) await this.store.rename(c.id, title);
-        if (title && this.conversation && this.conversation.id === c.id) this.conversation.title = title;
-        await this.showHistory(true);
-      });
-    });
-  }
-
   select(id) {
     return this.act(async () => {
       this.stop();
       await this.store.select(id);
       this.conversation = (await this.store.get(id)) || (await this.store.create());
-      this.showHistory(false);
+      this.history.show(false);
       this.renderConversation();
       this.input.focus();
     });
