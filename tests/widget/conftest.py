@@ -50,8 +50,10 @@ class Host:
     reports: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def csp(self) -> str:
-        return (f"default-src 'self'; script-src 'self' {self.gateway}; style-src 'self' {self.gateway}; "
+    def csp(self, nonce: str | None = None) -> str:
+        """The host's policy: scripts and styles from itself and the gateway, or only those carrying `nonce`."""
+        allowed = f"'nonce-{nonce}'" if nonce else f"'self' {self.gateway}"
+        return (f"default-src 'self'; script-src {allowed}; style-src {allowed}; "
                 f"connect-src 'self' {self.gateway}; img-src 'self'; object-src 'none'; base-uri 'none'; "
                 f"report-uri /csp-report")
 
@@ -64,11 +66,16 @@ class Host:
 
         @app.get("/")
         def page():
-            lang = request.args.get("lang", "en")
+            lang, nonce = request.args.get("lang", "en"), request.args.get("nonce")
             attributes = " ".join(f'data-{name.replace("_", "-")}="{value}"' for name, value in request.args.items()
-                                  if name != "lang")
+                                  if name not in ("lang", "nonce"))
+            if nonce:
+                attributes += f' nonce="{nonce}"'
             html = PAGE.format(lang=lang, gateway=self.gateway, site=self.site, attributes=attributes)
-            return Response(html, headers={"Content-Security-Policy": self.csp()})
+            if nonce:  # the page's own stylesheet is then allowed by its nonce too
+                html = html.replace('<link rel="stylesheet" href="/host.css">',
+                                    f'<link rel="stylesheet" href="/host.css" nonce="{nonce}">')
+            return Response(html, headers={"Content-Security-Policy": self.csp(nonce)})
 
         @app.get("/host.css")
         def css():

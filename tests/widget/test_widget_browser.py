@@ -77,6 +77,19 @@ def test_the_tag_streams_an_answer_on_a_strict_csp_page_of_another_origin(widget
     clean(page, host)
 
 
+def test_a_page_whose_policy_allows_only_a_nonce_gets_it_on_the_widgets_stylesheet(widget_setup, fake_openai,
+                                                                                   browser_page):
+    app, host = widget_setup()
+    page = load(browser_page(), host.url(nonce="r4nd0mN0nce"))
+    assert "style-src 'nonce-r4nd0mN0nce'" in host.csp("r4nd0mN0nce")
+    assert page.evaluate(f"getComputedStyle({SHADOW}.querySelector('.launcher')).borderRadius") == "50%"
+    page.locator("aichat-widget .launcher").click()
+    fake_openai.plan(text="Styled under a nonce.")
+    send(page, "Hello")
+    assert answered(page) == "Styled under a nonce."
+    clean(page, host)
+
+
 def test_stop_aborts_the_answer_and_the_upstream_sees_the_client_go(widget_setup, fake_openai, browser_page):
     app, host = widget_setup()
     page = load(browser_page(), host.url())
