@@ -48,6 +48,7 @@ class Host:
     site: str = ""
     base: str = ""
     reports: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)  # name -> (body, mimetype), served at /files/<name>
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def csp(self, nonce: str | None = None) -> str:
@@ -80,6 +81,11 @@ class Host:
         @app.get("/host.css")
         def css():
             return Response(HOST_CSS, mimetype="text/css")
+
+        @app.get("/files/<name>")
+        def served(name):
+            body, mimetype = self.files[name]
+            return Response(body, mimetype=mimetype, headers={"Content-Security-Policy": self.csp()})
 
         @app.get("/favicon.ico")
         def favicon():
