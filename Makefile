@@ -1,8 +1,9 @@
 # `make run`: install into .venv, migrate, serve at http://127.0.0.1:5000. `make test`: every test.
+# `make widget`: rebuild the chat widget into static/aichat/ (Node 20 + npm; the built files are committed).
 PYTHON ?= python3
 BIN := .venv/bin
 
-.PHONY: install run test bench
+.PHONY: install run test bench widget
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv .venv
@@ -19,9 +20,14 @@ run: install
 test: install
 	scripts/services.sh
 	scripts/browser.sh
+	scripts/widget.sh
 	scripts/nginx.sh
 	scripts/systemd.sh
 	scripts/test.sh
+
+widget:
+	npm ci --no-audit --no-fund
+	npm run build
 
 bench: install
 	$(BIN)/python bench/bench.py

@@ -134,6 +134,7 @@ def init_gateway(app: Flask) -> None:
 def init_web(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .api import register_api
+    from .demo import bp as demo_bp
     from .headers import init_security_headers
     from .health.views import bp as health_bp
     from .request_id import init_request_ids
@@ -145,6 +146,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(demo_bp)
 
 
 def init_cli(app: Flask) -> None:

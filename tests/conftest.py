@@ -214,6 +214,25 @@ def flask(app):
     return run
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser), one for the whole run: the console's
+    and the widget's browser tests share it (Playwright's sync API runs one instance per thread)."""
+    require_service(os.access(CHROMIUM, os.X_OK),
+                    f"{CHROMIUM} is missing: install Debian's chromium package (scripts/browser.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def _openai_server():
     server = FakeOpenAI(valid_keys=set(OPENAI_KEYS)).start()

@@ -18,8 +18,9 @@ from .errors import ApiError
 
 PREFIX = "/api/v1/ai-proxy/"
 ALLOW_METHODS = "GET, POST"
-# What a page may send: JSON, a client key (a site's own backend), a request id, and the site's publishable key.
-ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, X-AIChat-Site"
+# What a page may send: JSON, a client key (a site's own backend), a request id, the site's publishable key, and
+# the widget's visitor: its anonymous session and a signed-in user's token.
+ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, X-AIChat-Site, X-AIChat-Session, X-AIChat-User"
 # What a page may read: the request id to quote, and when to retry after a 429 (OpenAI's header names).
 EXPOSE_HEADERS = ", ".join(("X-Request-ID", "Retry-After", *RATELIMIT_HEADERS))
 # Browsers keep an answered preflight this long; a site disabled meanwhile is still refused on the request itself.

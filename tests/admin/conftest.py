@@ -1,17 +1,11 @@
 """Fixtures for the console: a logged-in test client helper and a real Chromium page."""
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import require_service
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CONSOLE_PAGES = ["/admin/", "/admin/admins", "/admin/audit"]  # every page a signed-in admin can open
@@ -41,21 +35,9 @@ def lock_admin(app, username: str) -> None:
         db.session.commit()
 
 
-@pytest.fixture(scope="session")
-def _browser():
-    require_service(os.access(CHROMIUM, os.X_OK),
-                    f"{CHROMIUM} is missing: install Debian's chromium package (scripts/browser.sh does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(_browser):
-    """A fresh browser context (no cookies) and a page in it."""
+    """A fresh browser context (no cookies) and a page in it (`_browser`: tests/conftest.py)."""
     context = _browser.new_context()
     page = context.new_page()
     page.set_default_timeout(10_000)

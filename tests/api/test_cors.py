@@ -39,6 +39,7 @@ def test_preflight_from_a_site_origin_is_answered_and_cached(app):
     assert "POST" in resp.headers["Access-Control-Allow-Methods"]
     allowed = resp.headers["Access-Control-Allow-Headers"].lower()
     assert "content-type" in allowed and "x-aichat-site" in allowed
+    assert "x-aichat-session" in allowed and "x-aichat-user" in allowed, "the widget names its visitor"
     assert int(resp.headers["Access-Control-Max-Age"]) > 0
     assert "Origin" in resp.headers["Vary"]
     assert "Access-Control-Allow-Credentials" not in resp.headers, "no cookies go cross-site"

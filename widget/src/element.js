@@ -1,0 +1,420 @@
+// <aichat-widget>: a launcher and a chat panel in a shadow root. Styles come from the gateway's widget.css
+// through a <link> in the shadow root, so a host page's strict CSP needs no 'unsafe-inline' and neither
+// side's CSS reaches the other. Model text goes through render.js only.
+
+import { AuthError, BudgetExhaustedError, NetworkError, RateLimitedError, UpstreamError } from "./errors.js";
+import { focusables, h, icon } from "./dom.js";
+import { ConversationList } from "./history.js";
+import { pickLocale, translator } from "./i18n.js";
+import { renderMarkdown } from "./render.js";
+import { LocalStore, RemoteStore } from "./store.js";
+
+const THEMES = ["light", "dark", "auto"];
+const SIGNED_OUT = new Set(["invalid_user_token", "user_token_expired"]);
+
+export class AIChatElement extends HTMLElement {
+  /** Settings from the script tag: client, storage, cssHref, styleNonce, locale, theme, panelTitle, model, position,
+   * emit. (Not `title` or `nonce`: an HTMLElement has those properties and would reflect them as attributes.) */
+  configure(options) {
+    Object.assign(this, { emit: () => {}, ...options });
+    this.local = new LocalStore(options.storage, this.client.site);
+    this.store = this.local;
+    this.locale = pickLocale(options.locale, document.documentElement.lang, ...(navigator.languages || []));
+    this.t = translator(this.locale);
+    this.labels = [];
+    this.conversation = null;
+    this.streaming = null;
+    this.frame = 0;
+  }
+
+  connectedCallback() {
+    if (this.shadowRoot) return;
+    const shadow = this.attachShadow({ mode: "open" });
+    const sheet = h("link", { rel: "stylesheet", href: this.cssHref, nonce: this.styleNonce || null });
+    this.build();
+    const show = () => this.root.removeAttribute("hidden");
+    sheet.addEventListener("load", show);
+    sheet.addEventListener("error", show);
+    shadow.append(sheet, this.root);
+    this.setTheme(this.theme);
+    this.applyLocale();
+    this.listen();
+    this.ready = this.restore().then(() => this.emit("ready", {}), (err) => this.fail(err));
+  }
+
+  build() {
+    const label = (el, attr, key) => (this.labels.push([el, attr, key]), el);
+    const button = (name, cls, key, attrs = {}) =>
+      label(h("button", { type: "button", class: `icon ${cls}`, ...attrs }, icon(name)), "aria-label", key);
+    this.launcher = button("chat", "launcher", "open", { "aria-expanded": "false", "aria-controls": "aichat-panel" });
+    this.titleEl = h("h2", { id: "aichat-title" });
+    this.historyButton = button("list", "history-toggle", "history", { "aria-expanded": "false" });
+    this.newButton = button("plus", "new", "newConversation");
+    this.closeButton = button("close", "close", "close");
+    this.history = new ConversationList(this);
+    label(this.history.nav, "aria-label", "history");
+    this.log = h("div", { class: "log", role: "log", "aria-live": "polite", tabindex: "0" });
+    label(this.log, "aria-label", "title");
+    this.statusText = h("span");
+    this.retryButton = label(h("button", { type: "button", class: "retry", hidden: true }), "textContent", "retry");
+    this.status = h("div", { class: "status", role: "status", hidden: true }, this.statusText, this.retryButton);
+    this.suggestions = h("div", { class: "suggestions", role: "group" });
+    label(this.suggestions, "aria-label", "suggestions");
+    this.input = h("textarea", { rows: "1", maxlength: "8000", enterkeyhint: "send" });
+    label(this.input, "aria-label", "message");
+    label(this.input, "placeholder", "placeholder");
+    this.sendButton = button("send", "send", "send", { type: "submit" });
+    this.stopButton = button("stop", "stop", "stop", { hidden: true });
+    this.form = h("form", { class: "composer" }, this.input, this.sendButton, this.stopButton);
+    this.panel = h("section", { class: "panel", id: "aichat-panel", role: "dialog", "aria-modal": "true",
+                                "aria-labelledby": "aichat-title", hidden: true },
+      h("header", {}, this.historyButton, this.titleEl, this.newButton, this.closeButton),
+      this.history.nav, this.log, this.status, this.suggestions, this.form);
+    this.root = h("div", { class: `root ${this.position === "left" ? "left" : "right"}`, hidden: true },
+                  this.panel, this.launcher);
+  }
+
+  listen() {
+    this.launcher.addEventListener("click", () => this.toggle());
+    this.closeButton.addEventListener("click", () => this.close());
+    this.newButton.addEventListener("click", () => this.newConversation());
+    this.historyButton.addEventListener("click", () => this.history.show(this.history.hidden));
+    this.retryButton.addEventListener("click", () => this.retry());
+    this.stopButton.addEventListener("click", () => this.stop());
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send(this.input.value);
+    });
+    this.input.addEventListener("keydown", (event) => {
+      // Enter sends; Shift+Enter is a new line; Enter that ends an IME composition (Chinese input) is not a send.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send(this.input.value);
+      }
+    });
+    this.panel.addEventListener("keydown", (event) => this.onKey(event));
+    window.addEventListener("online", () => {
+      const last = this.conversation && this.conversation.messages.at(-1);
+      if (this.state === "offline") this.showState(last && last.role === "user" ? "online" : null);
+    });
+    window.addEventListener("offline", () => this.streaming || this.showState("offline", { retry: false }));
+    // A page left mid-answer keeps what arrived, marked as cut short.
+    window.addEventListener("pagehide", () => {
+      if (!this.streaming || this.store.remote) return;
+      this.streaming.answer.status = "partial";
+      this.store.save(this.conversation);
+    });
+    if (window.visualViewport) {
+      // On a phone the panel follows the on-screen keyboard: its height is the visible viewport's.
+      const fit = () => this.root.style.setProperty("--aichat-viewport", `${window.visualViewport.height}px`);
+      window.visualViewport.addEventListener("resize", fit);
+      fit();
+    }
+  }
+
+  onKey(event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      if (this.history.renaming) this.history.renaming();
+      else if (!this.history.hidden) {
+        this.history.show(false);
+        this.historyButton.focus();
+      } else this.close();
+    } else if (event.key === "Tab") {
+      // Focus stays in the open panel: Tab from the last control goes to the first, Shift+Tab the other way.
+      const items = focusables(this.panel);
+      const active = this.shadowRoot.activeElement;
+      const edge = event.shiftKey ? items[0] : items[items.length - 1];
+      if (items.length && (active === edge || !items.includes(active))) {
+        event.preventDefault();
+        (event.shiftKey ? items[items.length - 1] : items[0]).focus();
+      }
+    }
+  }
+
+  get isOpen() {
+    return !this.panel.hidden;
+  }
+
+  open() {
+    if (this.isOpen) return;
+    this.panel.hidden = false;
+    this.root.classList.add("open");
+    this.launcher.setAttribute("aria-expanded", "true");
+    this.launcher.setAttribute("aria-label", this.t("close"));
+    this.scrollToEnd();
+    this.input.focus();
+    this.emit("open", {});
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.panel.hidden = true;
+    this.root.classList.remove("open");
+    this.launcher.setAttribute("aria-expanded", "false");
+    this.launcher.setAttribute("aria-label", this.t("open"));
+    this.launcher.focus();
+    this.emit("close", {});
+  }
+
+  toggle() {
+    return this.isOpen ? this.close() : this.open();
+  }
+
+  setLocale(locale) {
+    this.locale = pickLocale(locale, document.documentElement.lang, ...(navigator.languages || []));
+    this.t = translator(this.locale);
+    this.applyLocale();
+    if (this.conversation) this.renderConversation();
+  }
+
+  applyLocale() {
+    this.root.setAttribute("lang", this.locale);
+    for (const [el, attr, key] of this.labels) {
+      if (attr === "textContent") el.textContent = this.t(key);
+      else el.setAttribute(attr, this.t(key));
+    }
+    this.launcher.setAttribute("aria-label", this.t(this.isOpen ? "close" : "open"));
+    this.titleEl.textContent = this.panelTitle || this.t("title");
+    if (this.state) this.showState(this.state, this.stateOptions);
+  }
+
+  setTheme(theme) {
+    this.theme = THEMES.includes(theme) ? theme : "auto";
+    this.root.setAttribute("data-theme", this.theme);
+  }
+
+  // ---- conversations -------------------------------------------------------------------------
+  async restore() {
+    try {
+      this.conversation = (await this.store.current()) || (await this.store.create());
+    } catch (err) {
+      if (!this.store.remote) throw err;
+      this.fail(err);
+      return this.useStore(this.local);
+    }
+    for (const m of this.conversation.messages) if (m.status === "streaming") m.status = "partial";
+    this.renderConversation();
+  }
+
+  async useStore(store) {
+    this.stop();
+    this.store = store;
+    this.history.show(false);
+    await this.restore();
+  }
+
+  async setUser(token) {
+    this.client.setUserToken(token || null);
+    if (!token) return this.useStore(this.local);
+    // This browser's anonymous conversations on the gateway become the user's, where the site allows it.
+    await this.client.claimConversations().catch(() => {});
+    return this.useStore(new RemoteStore(this.client));
+  }
+
+  async newConversation() {
+    this.stop();
+    this.conversation = await this.store.create();
+    this.showState(null);
+    this.history.show(false);
+    this.renderConversation();
+    if (this.isOpen) this.input.focus();
+  }
+
+  /** Forget this browser's anonymous conversations and session. */
+  async reset() {
+    this.stop();
+    await this.local.clear();
+    this.client.resetSession();
+    if (this.store === this.local) await this.newConversation();
+  }
+
+  select(id) {
+    return this.act(async () => {
+      this.stop();
+      await this.store.select(id);
+      this.conversation = (await this.store.get(id)) || (await this.store.create());
+      this.history.show(false);
+      this.renderConversation();
+      this.input.focus();
+    });
+  }
+
+  async act(work) {
+    try {
+      await work();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  // ---- a turn ---------------------------------------------------------------------------------
+  async send(text) {
+    text = String(text || "").trim();
+    await this.ready;
+    if (!text || this.streaming) return;
+    this.open();
+    this.input.value = "";
+    this.conversation.messages.push({ role: "user", content: text, status: "complete" });
+    this.log.append(this.messageView(this.conversation.messages.at(-1)));
+    this.emit("message", { role: "user", content: text, conversationId: this.conversation.id });
+    await this.turn();
+  }
+
+  /** Answer the last user message again, after an error or a stop. */
+  async retry() {
+    const messages = this.conversation.messages;
+    while (messages.length && messages.at(-1).role === "assistant" && messages.at(-1).status !== "complete") {
+      messages.pop();
+    }
+    if (!messages.length || messages.at(-1).role !== "user" || this.streaming) return;
+    this.renderConversation();
+    await this.turn();
+  }
+
+  stop() {
+    if (this.streaming) this.streaming.controller.abort();
+  }
+
+  async turn() {
+    const conversation = this.conversation;
+    this.showState(null);
+    this.showSuggestions([]);
+    const answer = { role: "assistant", content: "", status: "streaming" };
+    const controller = new AbortController();
+    this.streaming = { controller, answer };
+    this.setBusy(true);
+    let view = null;
+    let failure = null;
+    try {
+      await this.store.save(conversation);
+      const params = { ...this.store.chatParams(conversation), model: this.model, signal: controller.signal };
+      conversation.messages.push(answer);
+      view = this.messageView(answer);
+      this.log.append(view);
+      const stream = this.client.chat(params);
+      for await (const text of stream) {
+        answer.content += text;
+        this.scheduleRender(view, answer);
+      }
+      const result = await stream.result;
+      answer.status = "complete";
+      if (result.conversation_id) conversation.id = result.conversation_id;
+      this.showSuggestions(result.suggestions || []);
+      this.emit("message", { role: "assistant", content: answer.content, conversationId: conversation.id,
+                             usage: result.usage });
+    } catch (err) {
+      answer.status = err && err.name === "AbortError" ? "partial" : "error";
+      if (answer.status === "error") failure = err;
+    } finally {
+      cancelAnimationFrame(this.frame);
+      this.frame = 0;
+      this.streaming = null;
+      this.setBusy(false);
+      if (answer.status === "error" && !answer.content) {
+        conversation.messages = conversation.messages.filter((m) => m !== answer);
+        if (view) view.remove();
+      } else if (view) {
+        this.renderMessage(view, answer);
+      }
+    }
+    // Shown once the failed answer is gone: the retry button is offered for a question left unanswered.
+    if (failure) this.fail(failure);
+    if (conversation === this.conversation) await this.act(() => this.store.save(conversation));
+  }
+
+  setBusy(busy) {
+    this.sendButton.hidden = busy;
+    this.stopButton.hidden = !busy;
+    if (busy && this.shadowRoot.activeElement === this.sendButton) this.stopButton.focus();
+    if (!busy && this.shadowRoot.activeElement === this.stopButton) this.input.focus();
+  }
+
+  fail(err) {
+    const code = (err && err.code) || "error";
+    let kind = "upstream";
+    let options = {};
+    if (err instanceof AuthError && SIGNED_OUT.has(code) && this.client.userToken) {
+      // The site's token for this user is bad or stale: go on anonymously rather than not at all.
+      kind = "signedOut";
+      this.setUser(null);
+    } else if (err instanceof BudgetExhaustedError) kind = "budget";
+    else if (err instanceof RateLimitedError) {
+      kind = "rateLimited";
+      options = { until: err.retryAfter == null ? null : Date.now() + err.retryAfter * 1000 };
+    } else if (err instanceof NetworkError) kind = navigator.onLine === false ? "offline" : "network";
+    else if (err instanceof AuthError) kind = "auth";
+    else if (!(err instanceof UpstreamError) && err && err.status >= 400 && err.status < 500) kind = "badRequest";
+    this.showState(kind, { ...options, retry: kind !== "auth" });
+    this.emit("error", { kind, code, message: err && err.message, status: err && err.status,
+                         retryAfter: err && err.retryAfter });
+  }
+
+  showState(kind, options = {}) {
+    clearInterval(this.countdown);
+    this.state = kind;
+    this.stateOptions = options;
+    this.status.hidden = !kind;
+    this.status.setAttribute("data-kind", kind || "");
+    if (!kind) return;
+    const text = () => {
+      const left = options.until ? Math.ceil((options.until - Date.now()) / 1000) : 0;
+      if (kind === "rateLimited") return left > 0 ? this.t("rateLimited", { n: left }) : this.t("rateLimitedSoon");
+      return this.t(kind);
+    };
+    this.statusText.textContent = text();
+    if (options.until) this.countdown = setInterval(() => (this.statusText.textContent = text()), 1000);
+    const last = this.conversation && this.conversation.messages.at(-1);
+    this.retryButton.hidden = !(options.retry !== false && last && last.role === "user");
+  }
+
+  showSuggestions(items) {
+    this.suggestions.replaceChildren(...items.slice(0, 4).map((text) => {
+      const button = h("button", { type: "button", class: "suggestion" }, text);
+      button.addEventListener("click", () => this.send(text));
+      return button;
+    }));
+  }
+
+  // ---- the transcript -------------------------------------------------------------------------
+  renderConversation() {
+    const messages = this.conversation.messages;
+    this.log.replaceChildren(...(messages.length ? messages.map((m) => this.messageView(m))
+      : [h("p", { class: "empty" }, this.t("empty"))]));
+    this.showSuggestions([]);
+    this.scrollToEnd();
+  }
+
+  messageView(message) {
+    const view = h("div", { class: `message ${message.role}` });
+    this.renderMessage(view, message);
+    const empty = this.log.querySelector(".empty");
+    if (empty) empty.remove();
+    return view;
+  }
+
+  scheduleRender(view, message) {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.renderMessage(view, message);
+    });
+  }
+
+  renderMessage(view, message) {
+    const speaker = h("span", { class: "speaker" }, this.t(message.role === "user" ? "you" : "assistant") + ": ");
+    // A user's text is shown as text; a model's as sanitised Markdown.
+    const body = h("div", { class: "body" });
+    if (message.role === "user") body.textContent = message.content;
+    else body.append(renderMarkdown(message.content));
+    const note = message.status === "partial" ? h("p", { class: "note" }, this.t("stopped")) : null;
+    // A screen reader hears an answer once it is whole, not every delta of it.
+    view.setAttribute("aria-busy", String(message.status === "streaming"));
+    view.replaceChildren(speaker, body, ...(note ? [note] : []));
+    this.scrollToEnd();
+  }
+
+  scrollToEnd() {
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+}
