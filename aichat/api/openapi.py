@@ -15,7 +15,7 @@ from aichat.extensions import csrf
 from aichat.models.usage import LATENCY_BUCKETS_MS
 from aichat.runtime import runtime_of
 
-from . import openapi_chat, params
+from . import openapi_chat, openapi_conversations, params
 from .validation import Limits
 
 bp = Blueprint("openapi", __name__)
@@ -187,6 +187,7 @@ def _schemas() -> dict:
         "ChatResponse": openapi_chat.proxy_response(),
         "OpenAIError": openapi_chat.openai_error(),
         "ModelList": openapi_chat.model_list(),
+        **openapi_conversations.schemas(),
     }
 
 
@@ -314,6 +315,7 @@ def _paths(limits: Limits) -> dict:
                           **_errors((401, 403), {401: "AICHAT_METRICS_TOKEN is set and the request does not "
                                                       "carry it (codes missing_token, invalid_token)",
                                                  403: ADDRESS_REFUSED.format(name="AICHAT_METRICS")})}}},
+        **openapi_conversations.paths(),
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1",
                                                                "content": {"application/json": {}}}}}},
@@ -326,8 +328,8 @@ def document(limits: Limits) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "aichat", "version": "1",
-                 "description": "A self-hosted AI chat gateway: the chat endpoints, and the monitoring API for "
-                                "admins. Errors under /api are {\"error\": {\"code\", \"message\", \"request_id\"}}; "
+                 "description": "A self-hosted AI chat gateway: the chat endpoints, end users' conversations, and "
+                                "the monitoring API for admins. Errors under /api are {\"error\": {\"code\", \"message\", \"request_id\"}}; "
                                 "money is an exact decimal string per currency."},
         "paths": _paths(limits),
         "components": {
