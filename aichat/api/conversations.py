@@ -23,9 +23,11 @@ bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 csrf.exempt(bp)  # JSON from pages on other sites, no cookies: origins and end-user headers are checked instead
 
 BODY_MAX = 32 * 1024
-# A title: no control characters (PostgreSQL's text refuses NUL) and no lone surrogates (not encodable).
-TITLE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]*$"
+# A title: no control characters (PostgreSQL's text refuses NUL), as the OpenAPI document says. A lone
+# surrogate (JSON can escape one; no generator of valid text makes one) cannot be stored either: refused too.
+TITLE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 _TITLE = re.compile(TITLE_PATTERN)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _WHOLE = re.compile(r"[0-9]{1,6}")
 
 
@@ -147,7 +149,8 @@ def _title(data: dict[str, Any], required: bool) -> str:
     if title is None and not required:
         return ""
     shortest = 1 if required else 0
-    if not isinstance(title, str) or not shortest <= len(title) <= TITLE_MAX or not _TITLE.match(title):
+    if (not isinstance(title, str) or not shortest <= len(title) <= TITLE_MAX or not _TITLE.match(title)
+            or not title.isascii() and _SURROGATE.search(title)):
         raise ApiError(400, "invalid_title", f"title must be a string of {shortest} to {TITLE_MAX} characters, none "
                                              f"of them a control character")
     return title

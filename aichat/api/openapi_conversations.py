@@ -58,6 +58,10 @@ def _header(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "header", "required": False, "schema": schema, "description": description}
 
 
+# The user a server holding a client key acts for; on the chat endpoints it names whom rpm_user counts.
+ACTING_FOR = _header("X-AIChat-End-User", {"type": "string", "pattern": identity.USER_ID_PATTERN},
+                     "with a client key: the user id the server acts for (trusted: it holds the key; bad: 400 "
+                     "invalid_end_user); a page may not send it (403 end_user_not_allowed)")
 END_USER = [
     _header("X-AIChat-Session", {"type": "string", "pattern": identity.SESSION_PATTERN},
             "a page's anonymous session id: 24 random bytes in base64url, made once by the browser "
@@ -66,6 +70,7 @@ END_USER = [
             "a signed-in user's token signed by the site's backend: an HS256 JWT (sub, exp at most 24 h ahead) or "
             "hmac:<user id>:<hex HMAC-SHA256>; it wins over the session (bad: 401 invalid_user_token, expired: "
             "401 user_token_expired)"),
+    ACTING_FOR,
 ]
 ID = {"name": "conversation_id", "in": "path", "required": True,
       "schema": {"type": "string", "pattern": store.CONVERSATION_ID_PATTERN}}

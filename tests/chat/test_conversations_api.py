@@ -262,6 +262,7 @@ def test_bad_paging_parameters_are_400_naming_them(app, shop, query, code):
     ({"json": {"title": "x" * 201}}, 400, "invalid_title"),
     ({"json": {"title": 5}}, 400, "invalid_title"),
     ({"json": {"title": "a\x00b"}}, 400, "invalid_title"),
+    ({"data": '{"title": "a\\ud800"}', "content_type": "application/json"}, 400, "invalid_title"),  # lone surrogate
     ({"json": ["title"]}, 400, "invalid_json"),
     ({"data": "{not json", "content_type": "application/json"}, 400, "invalid_json"),
     ({"data": "title=x", "content_type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
