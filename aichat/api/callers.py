@@ -97,7 +97,7 @@ def key_caller(directory: Directory, token: str) -> Caller:
     site = directory.site_of(key)
     _enabled(site)
     _admitted(site, key)
-    named = request.headers.get(END_USER_HEADER)
+    named = _utf8(request.headers.get(END_USER_HEADER))
     identity = Identity(check_end_user(named)) if named is not None else None
     return Caller(CLIENT_KEY, site, key, request.headers.get("Origin"), request.remote_addr,
                   identity.end_user if identity else None, identity)
@@ -144,12 +144,23 @@ def browser_identity(site: SiteSpec) -> Identity | None:
     if END_USER_HEADER in headers:
         raise ApiError(403, "end_user_not_allowed", f"{END_USER_HEADER} is for servers holding a client key; a page "
                                                     f"sends {USER_HEADER} with a token its site signed")
-    session, token = headers.get(SESSION_HEADER), headers.get(USER_HEADER)
+    session, token = headers.get(SESSION_HEADER), _utf8(headers.get(USER_HEADER))
     if session is None and token is None:
         return None
     owner = check_session(site.id, session) if session is not None else None
     user = verify_user_token(token, site.identity.usable_at(datetime.now(timezone.utc))) if token is not None else None
     return Identity(user, owner)
+
+
+def _utf8(value: str | None) -> str | None:
+    """A header as its sender meant it: HTTP hands over bytes (read as Latin-1), and a user id that is not ASCII
+    comes as UTF-8, so `josé` is one owner whichever client sent it."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def end_user_required(view):

@@ -311,3 +311,17 @@ def test_cors_lets_a_sites_pages_send_the_end_user_headers(app, shop):
     stranger = app.test_client().options(BASE, headers={"Origin": "https://evil.example.net",
                                                         "Access-Control-Request-Method": "GET"})
     assert stranger.status_code == 403 and "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def test_a_user_id_that_is_not_ascii_is_one_owner_from_a_backend_and_a_page(app, shop):
+    """A backend sends `josé` as UTF-8 bytes; the page's hmac token names the same user."""
+    from aichat.chat.identity import hmac_token
+
+    client, key = app.test_client(), key_of(app, shop)
+    utf8_as_sent = "josé".encode().decode("latin-1")  # how a header's bytes reach the app
+    made = client.post(BASE, json={"title": "t"}, headers=server(key, utf8_as_sent))
+    assert made.status_code == 201
+    token = hmac_token(shop.secret, "josé").encode().decode("latin-1")
+    listed = client.get(BASE, headers=page(shop, token=token))
+    assert [c["id"] for c in listed.json["conversations"]] == [made.json["id"]]
+    assert client.get(BASE, headers=page(shop, token=user_token(shop, "josé"))).json["conversations"] == [made.json]
