@@ -380,5 +380,7 @@ def identity_secret(domain: str, rotate: bool, grace: str | None) -> None:
         return
     until = change.after["identity_secret_previous_until"]
     kept = f"the previous one verifies tokens until {until}" if until else "no previous secret verifies any more"
+    note = (" (encrypted with the key generated in instance/: set AICHAT_ENCRYPTION_KEY in production)"
+            if keyring.generated else "")
     click.echo(f"{'Rotated' if rotate else 'Created'} the identity secret of site {change.after['domain']!r} "
-               f"({kept}); {_takes_effect()}. Keep it on the site's backend only.", err=True)
+               f"({kept}){note}; {_takes_effect()}. Keep it on the site's backend only.", err=True)
