@@ -65,6 +65,7 @@ def show(conversation_id: str):
 @browser_or_client_key
 @end_user_required
 def rename(conversation_id: str):
+    """Give a conversation a new title."""
     title = _title(_body(required=True), required=True)
     return jsonify(store.rename(db.session, _owner(), conversation_id, title))
 
@@ -73,6 +74,7 @@ def rename(conversation_id: str):
 @browser_or_client_key
 @end_user_required
 def remove(conversation_id: str):
+    """Delete a conversation and its messages."""
     store.remove(db.session, _owner(), conversation_id)
     return "", 204
 
