@@ -31,6 +31,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _WHOLE = re.compile(r"[0-9]{1,6}")
 
 
+@bp.after_request
+def _private(response):
+    """An answer belongs to one end user: no cache may keep it or hand it to another."""
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.update(("Authorization", "X-AIChat-Session", "X-AIChat-User", "X-AIChat-End-User"))
+    return response
+
+
 def _owner() -> store.Owner:
     return store.Owner(g.caller.site.id, g.caller.identity.owner)
 

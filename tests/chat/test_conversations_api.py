@@ -26,6 +26,8 @@ def test_an_anonymous_session_creates_lists_reads_renames_and_deletes(app, shop)
     listed = client.get(BASE, headers=me)
     assert_documented(client, listed, BASE, "get")
     assert listed.json == {"conversations": [conversation], "next": None}
+    assert listed.headers["Cache-Control"] == "no-store", "one end user's answer: no shared cache may keep it"
+    assert {"x-aichat-session", "x-aichat-user"} <= {v.strip().lower() for v in listed.headers["Vary"].split(",")}
 
     shown = client.get(f"{BASE}/{conversation['id']}", headers=me)
     assert_documented(client, shown, ONE, "get")
