@@ -120,3 +120,26 @@ def test_a_session_header_on_a_site_with_a_secret_still_works_anonymously(app, r
     run("sites", "identity-secret", shop_site)
     runtime_of(app).tenancy.poll()
     assert app.test_client().post(BASE, headers=page(SHOP, session=new_session())).status_code == 201
+
+
+def test_a_secret_the_keys_in_force_cannot_open_refuses_tokens_until_rotated(app, run, shop_site, caplog):
+    """Stored under a key no longer configured: the site still serves, its users' tokens are refused and the log
+    says why; `--rotate --grace 0` makes a working one."""
+    from aichat.crypto import KeyRing, new_key
+
+    lost = run("sites", "identity-secret", shop_site).stdout.strip()
+    with app.app_context():
+        row = db.session.execute(select(Site).where(Site.domain == shop_site)).scalar_one()
+        row.identity_secret = KeyRing([new_key()]).encrypt(lost)
+        db.session.commit()
+    run("sites", "update", shop_site, "--retention-days", "60")  # any change: every process reloads
+    runtime_of(app).tenancy.poll()
+    assert "cannot be decrypted" in caplog.text and lost not in caplog.text
+    client = app.test_client()
+    refused = client.get(BASE, headers=page(SHOP, token=user_token(lost, "u-1")))
+    assert (refused.status_code, refused.json["error"]["code"]) == (401, "invalid_user_token")
+    assert client.get(BASE, headers=page(SHOP, session=new_session())).status_code == 200
+    assert run("sites", "identity-secret", shop_site).exit_code == 2, "it says so instead of printing garbage"
+    fresh = run("sites", "identity-secret", shop_site, "--rotate", "--grace", "0").stdout.strip()
+    runtime_of(app).tenancy.poll()
+    assert client.get(BASE, headers=page(SHOP, token=user_token(fresh, "u-1"))).status_code == 200
