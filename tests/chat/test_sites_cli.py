@@ -140,6 +140,15 @@ def test_a_secret_the_keys_in_force_cannot_open_refuses_tokens_until_rotated(app
     assert (refused.status_code, refused.json["error"]["code"]) == (401, "invalid_user_token")
     assert client.get(BASE, headers=page(SHOP, session=new_session())).status_code == 200
     assert run("sites", "identity-secret", shop_site).exit_code == 2, "it says so instead of printing garbage"
+    found = _encryption_check(run)
+    assert found["status"] == "fail" and shop_site in found["reason"] and lost not in found["reason"]
     fresh = run("sites", "identity-secret", shop_site, "--rotate", "--grace", "0").stdout.strip()
     runtime_of(app).tenancy.poll()
     assert client.get(BASE, headers=page(SHOP, token=user_token(fresh, "u-1"))).status_code == 200
+    assert _encryption_check(run)["status"] != "fail", "the lost secret, out of its grace, no longer counts"
+
+
+def _encryption_check(run) -> dict:
+    """`flask verify --json`'s encryption check."""
+    result = run("verify", "--json")
+    return next(check for check in json.loads(result.stdout)["checks"] if check["name"] == "encryption")

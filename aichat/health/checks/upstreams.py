@@ -3,6 +3,7 @@ stored key."""
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 
 from flask import Flask
 
@@ -31,9 +32,17 @@ def encryption(app: Flask) -> Check:
     except EncryptionKeyError as exc:
         return Check("encryption", FAIL, f"{exc}: no stored upstream key can be used until it is fixed")
     stored = db.session.execute(select(func.count()).select_from(UpstreamKey)).scalar()
-    if stored and keyring is None:
-        return Check("encryption", FAIL, f"{_keys(stored)} stored, but AICHAT_ENCRYPTION_KEY is unset and {path} is "
-                                         f"missing: set AICHAT_ENCRYPTION_KEY to the key they were stored under")
+    secrets = _identity_secrets()
+    if (stored or secrets) and keyring is None:
+        return Check("encryption", FAIL, f"{_keys(stored)} and {len(secrets)} identity secrets stored, but "
+                                         f"AICHAT_ENCRYPTION_KEY is unset and {path} is missing: set "
+                                         f"AICHAT_ENCRYPTION_KEY to the key they were stored under")
+    sites = sorted({domain for domain, token in secrets if not _opens(keyring, token)})
+    if sites:
+        return Check("encryption", FAIL, f"the identity secret of {', '.join(sites[:MAX_NAMED])} cannot be decrypted "
+                                         f"with the encryption keys in use, so their signed-in users are refused: "
+                                         f"put the key it was stored under in AICHAT_ENCRYPTION_KEY, or make a new "
+                                         f"one with flask sites identity-secret DOMAIN --rotate --grace 0")
     failed = undecryptable(db.session, keyring) if stored else []
     if failed:
         named = ", ".join(f"{upstream}/{label}" for upstream, label in failed[:MAX_NAMED])
@@ -53,6 +62,37 @@ def encryption(app: Flask) -> Check:
                                          f"instance would generate its own and could not open keys stored by "
                                          f"another), and keep it apart from database backups")
     return Check("encryption", OK, f"{found}; the encryption key is {where}, which is fine in development")
+
+
+def _identity_secrets() -> list[tuple[str, str]]:
+    """(domain, stored token) of every identity secret in use, a rotation's previous one during its grace."""
+    from sqlalchemy import select
+
+    from aichat.tenancy.store import aware
+
+    from aichat.extensions import db
+    from aichat.models import Site
+
+    rows = db.session.execute(select(Site.domain, Site.identity_secret, Site.identity_secret_previous,
+                                     Site.identity_secret_previous_until)).all()
+    now = datetime.now(timezone.utc)
+    found = []
+    for domain, current, previous, until in rows:
+        if current:
+            found.append((domain, current))
+        if previous and until is not None and aware(until) > now:  # a previous secret counts during its grace
+            found.append((domain, previous))
+    return found
+
+
+def _opens(keyring, token: str) -> bool:
+    from aichat.crypto import InvalidToken
+
+    try:
+        keyring.decrypt(token)
+    except InvalidToken:
+        return False
+    return True
 
 
 def _read(path: str) -> str | None:
