@@ -277,6 +277,17 @@ def test_logout_brings_back_this_browsers_anonymous_conversations_which_sign_in_
     assert history(page) == ["An anonymous question"]
     stored = page.evaluate(f"localStorage.getItem('aichat:{s.host.site}:conversations')")
     assert "An anonymous question" in stored and "signed-in" not in stored
-    page.evaluate("token => aichat.setUser(token)", s.token("dave"))
-    assert history(page) == ["A signed-in question"]
+    held = []  # the user's list, asked for by the sign-in and by the list opened, held while the panel is looked at
+    lists = re.compile(r".*/api/v1/conversations\?limit=50$")
+    page.route(lists, lambda route: held.append(route))
+    page.evaluate("token => { aichat.setUser(token); }", s.token("dave"))
+    page.locator("aichat-widget .history-toggle").click()
+    while len(held) < 2:
+        page.wait_for_timeout(20)
+    assert page.locator("aichat-widget .history li").count() == 0, "no one's titles while the list loads"
+    page.unroute(lists)
+    for route in held:
+        route.continue_()
+    page.locator("aichat-widget .history .pick").first.wait_for()
+    assert page.locator("aichat-widget .history li").all_inner_texts() == ["A signed-in question"]
     clean(page, s.host)
