@@ -103,11 +103,11 @@ class Host:
 @pytest.fixture
 def widget_setup(gateway_app, fake_openai, live_server):
     """(gateway app, host): a gateway whose site `shop.test` lists the host page's origin; `limits` are
-    `flask sites create` options such as ["--rpm", "1"]."""
+    `flask sites create` options such as ["--rpm", "1"], `settings` the gateway's."""
 
-    def build(*limits: str):
+    def build(*limits: str, **settings):
         app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], GEMINI_API_KEY=[], AICHAT_CONFIG_POLL_INTERVAL=0,
-                          AICHAT_SUGGESTIONS=True)
+                          AICHAT_SUGGESTIONS=True, **settings)
         host = Host()
         host.base = live_server(host.app())
         host.gateway = live_server(app)

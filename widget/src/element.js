@@ -18,7 +18,8 @@ export class AIChatElement extends HTMLElement {
   configure(options) {
     Object.assign(this, { emit: () => {}, ...options });
     this.local = new LocalStore(options.storage, this.client.site);
-    this.store = this.local;
+    // Signed in from the start (data-user-token): the gateway holds the conversations.
+    this.store = this.client.userToken ? new RemoteStore(this.client) : this.local;
     this.locale = pickLocale(options.locale, document.documentElement.lang, ...(navigator.languages || []));
     this.t = translator(this.locale);
     this.labels = [];
@@ -190,8 +191,11 @@ export class AIChatElement extends HTMLElement {
       this.conversation = (await this.store.current()) || (await this.store.create());
     } catch (err) {
       if (!this.store.remote) throw err;
-      this.fail(err);
-      return this.useStore(this.local);
+      // A refused token: fail() drops it and switches. Anything else: this browser's own conversations for now.
+      const switching = this.fail(err);
+      if (switching) return switching;
+      this.store = this.local;
+      return this.restore();
     }
     for (const m of this.conversation.messages) if (m.status === "streaming") m.status = "partial";
     this.renderConversation();
@@ -200,16 +204,16 @@ export class AIChatElement extends HTMLElement {
   async useStore(store) {
     this.stop();
     this.store = store;
+    this.showState(null);
     this.history.show(false);
     await this.restore();
   }
 
+  /** Act for a signed-in user (the gateway's conversations), or with null for this browser's own again. This
+   * browser's anonymous conversations stay in its localStorage, untouched: they are back after logout(). */
   async setUser(token) {
     this.client.setUserToken(token || null);
-    if (!token) return this.useStore(this.local);
-    // This browser's anonymous conversations on the gateway become the user's, where the site allows it.
-    await this.client.claimConversations().catch(() => {});
-    return this.useStore(new RemoteStore(this.client));
+    return this.useStore(token ? new RemoteStore(this.client) : this.local);
   }
 
   async newConversation() {
@@ -278,6 +282,7 @@ export class AIChatElement extends HTMLElement {
 
   async turn() {
     const conversation = this.conversation;
+    const store = this.store;
     this.showState(null);
     this.showSuggestions([]);
     const answer = { role: "assistant", content: "", status: "streaming" };
@@ -287,8 +292,8 @@ export class AIChatElement extends HTMLElement {
     let view = null;
     let failure = null;
     try {
-      await this.store.save(conversation);
-      const params = { ...this.store.chatParams(conversation), model: this.model, signal: controller.signal };
+      await store.save(conversation);
+      const params = { ...store.chatParams(conversation), model: this.model, signal: controller.signal };
       conversation.messages.push(answer);
       view = this.messageView(answer);
       this.log.append(view);
@@ -319,8 +324,16 @@ export class AIChatElement extends HTMLElement {
       }
     }
     // Shown once the failed answer is gone: the retry button is offered for a question left unanswered.
-    if (failure) this.fail(failure);
-    if (conversation === this.conversation) await this.act(() => this.store.save(conversation));
+    const switching = failure ? this.fail(failure) : null;
+    if (switching) {
+      // A refused token ended the signed-in conversation: the question waits in the composer, to send anonymously.
+      await switching;
+      const asked = conversation.messages.filter((m) => m.role === "user").at(-1);
+      if (asked && !this.input.value) this.input.value = asked.content;
+      return;
+    }
+    // Not after a switch of store (sign-in, logout): a user's conversation is never copied into this browser's.
+    if (conversation === this.conversation && store === this.store) await this.act(() => store.save(conversation));
   }
 
   setBusy(busy) {
@@ -330,14 +343,18 @@ export class AIChatElement extends HTMLElement {
     if (!busy && this.shadowRoot.activeElement === this.stopButton) this.input.focus();
   }
 
+  /** Show what went wrong; a refused user token is dropped, and the promise of the switch to this browser's
+   * own conversations returned. */
   fail(err) {
     const code = (err && err.code) || "error";
     let kind = "upstream";
     let options = {};
+    let switching = null;
     if (err instanceof AuthError && SIGNED_OUT.has(code) && this.client.userToken) {
-      // The site's token for this user is bad or stale: go on anonymously rather than not at all.
+      // The site's token for this user is bad, stale or another site's: go on anonymously rather than not at all.
       kind = "signedOut";
-      this.setUser(null);
+      options = { retry: false };
+      switching = this.setUser(null);
     } else if (err instanceof BudgetExhaustedError) kind = "budget";
     else if (err instanceof RateLimitedError) {
       kind = "rateLimited";
@@ -345,9 +362,10 @@ export class AIChatElement extends HTMLElement {
     } else if (err instanceof NetworkError) kind = navigator.onLine === false ? "offline" : "network";
     else if (err instanceof AuthError) kind = "auth";
     else if (!(err instanceof UpstreamError) && err && err.status >= 400 && err.status < 500) kind = "badRequest";
-    this.showState(kind, { ...options, retry: kind !== "auth" });
+    this.showState(kind, { retry: kind !== "auth", ...options });
     this.emit("error", { kind, code, message: err && err.message, status: err && err.status,
                          retryAfter: err && err.retryAfter });
+    return switching;
   }
 
   showState(kind, options = {}) {

@@ -8,6 +8,7 @@ export class ConversationList {
     this.list = h("ul");
     this.nav = h("nav", { class: "history", hidden: true }, this.list);
     this.renaming = null;  // while a title is edited: cancels the edit (Esc)
+    this.shown = 0;  // counts show() calls: only the latest fills the list
   }
 
   get hidden() {
@@ -19,13 +20,16 @@ export class ConversationList {
     this.nav.hidden = !show;
     widget.log.hidden = show;
     widget.historyButton.setAttribute("aria-expanded", String(!!show));
-    if (!show) return;
+    // A closed list keeps nothing: after a sign-in or logout, no one's titles show while the new list loads.
+    const shown = ++this.shown;
+    if (!show) return this.list.replaceChildren();
     let items = [];
     try {
       items = await widget.store.list();
     } catch (err) {
       widget.fail(err);
     }
+    if (shown !== this.shown) return;  // closed or shown again meanwhile
     this.list.replaceChildren(...(items.length ? items.map((c) => this.row(c))
       : [h("li", { class: "none" }, widget.t("noConversations"))]));
     const first = this.list.querySelector("button");
