@@ -89,6 +89,7 @@ def init_gateway(app: Flask) -> None:
     change); SDK clients live as long as the upstream they serve."""
     from .api.limits import settler
     from .audit import add_prune as add_audit_prune
+    from .chat.retention import add_prune as add_conversation_prune
     from .api.validation import Limits
     from .gateway import build_health
     from .jobs import Jobs
@@ -105,6 +106,7 @@ def init_gateway(app: Flask) -> None:
     runtime.jobs = jobs = Jobs()  # started and stopped with the usage writer
     add_rollup(jobs, app)
     add_audit_prune(jobs, app)
+    add_conversation_prune(jobs, app)
     store = UsageStore(app, on_written=metrics.written, tally=metrics.usage)
     recorder = UsageRecorder(store, app.config["AICHAT_USAGE_BATCH_SIZE"], app.config["AICHAT_USAGE_FLUSH_INTERVAL"],
                              companion=jobs, queue_max=app.config["AICHAT_USAGE_QUEUE_MAX"], tally=metrics.usage)

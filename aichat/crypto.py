@@ -11,7 +11,7 @@ import binascii
 import os
 from collections.abc import Mapping
 
-__all__ = ["EncryptionKeyError", "InvalidToken", "KeyRing", "hint", "load_keyring", "new_key"]
+__all__ = ["EncryptionKeyError", "InvalidToken", "KeyRing", "LazyKeyRing", "hint", "load_keyring", "new_key"]
 
 
 class EncryptionKeyError(ValueError):
@@ -84,6 +84,21 @@ def load_keyring(settings: Mapping, instance_path: str) -> KeyRing:
     if not key:
         raise EncryptionKeyError(f"no AICHAT_ENCRYPTION_KEY, and none could be read or generated in {path}: set one")
     return KeyRing([key], generated=True, source=path)
+
+
+class LazyKeyRing:
+    """The key ring, loaded on the first secret to decrypt: an install with no stored secret never needs one
+    (nor writes instance/encryption_key), and its workers never import `cryptography`."""
+
+    def __init__(self, settings: Mapping, instance_path: str):
+        self._settings = settings
+        self._instance_path = instance_path
+        self._ring: KeyRing | None = None
+
+    def decrypt(self, token: str) -> str:
+        if self._ring is None:
+            self._ring = load_keyring(self._settings, self._instance_path)
+        return self._ring.decrypt(token)
 
 
 def new_key() -> str:

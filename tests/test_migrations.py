@@ -274,3 +274,27 @@ def test_0010_downgrades_by_merging_sites_of_one_domain(app_on):
                      for r in conn.execute(sa.select(old)).mappings()}
             assert "site_id" not in {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_log")}
     assert_stats_equal(found, expected_stats(rows, UTC))
+
+
+def test_0011_adds_conversations_and_site_settings_and_downgrades(app_on):
+    """Sites made before 0011 get its defaults; back at 0010 the conversations and the new columns are gone and
+    site ids still are never reused."""
+    with app_on.app_context():
+        upgrade(revision="0010")
+        upgrade()
+        with db.engine.begin() as conn:
+            row = conn.execute(sa.text("SELECT id, merge_anonymous, on_disconnect, retention_days, identity_secret "
+                                       "FROM site WHERE domain = 'localhost'")).one()
+            assert tuple(row[1:]) == (True, "stop", 90, None)
+            conn.execute(sa.text("INSERT INTO conversation (public_id, site_id, owner, title, message_count, "
+                                 "created_at, updated_at) VALUES ('c_" + "a" * 22 + "', :site, 'user:u', '', 0, "
+                                 "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"site": row[0]})
+        downgrade(revision="0010")
+        with db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "conversation" not in inspector.get_table_names()
+            assert "retention_days" not in {c["name"] for c in inspector.get_columns("site")}
+            if conn.dialect.name == "sqlite":
+                sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'site'")).scalar_one()
+                assert "AUTOINCREMENT" in sql.upper()
+        upgrade()

@@ -1,7 +1,9 @@
 """Who is calling a chat surface, resolved once by a decorator before the view runs: a typed `Caller` in `g.caller`.
 
 Every caller belongs to a site (aichat/tenancy): a server by its client key, a browser page by the
-`Origin` it sends (or the publishable key it names, which must agree with that Origin). Per-caller
+`Origin` it sends (or the publishable key it names, which must agree with that Origin). A browser may
+name its end user (an anonymous session id, a token the site signed for its user: aichat/chat/identity.py),
+a client key the user it acts for (X-AIChat-End-User); without those headers nothing changes. Per-caller
 limits are decorators under these (Flask-Limiter's way): by the time they run, the caller is known.
 Views never authenticate from their arguments.
 """
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import g, request
 
+from aichat.chat.identity import Identity, check_end_user, check_session, verify_user_token
 from aichat.runtime import runtime_of
 from aichat.tenancy import LOCAL_DOMAIN, ClientKeySpec, Directory, SiteSpec
 
@@ -22,6 +25,9 @@ from .errors import ApiError
 
 BROWSER, CLIENT_KEY = "browser", "client_key"
 SITE_HEADER = "X-AIChat-Site"  # a page's publishable site key (pk_…), sent by the widget
+SESSION_HEADER = "X-AIChat-Session"  # a browser's anonymous session id, made by the page itself
+USER_HEADER = "X-AIChat-User"  # a token the site's backend signed for its signed-in user
+END_USER_HEADER = "X-AIChat-End-User"  # the user a client key acts for (trusted: the caller holds the key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +39,8 @@ class Caller:
     key: ClientKeySpec | None = None
     origin: str | None = None  # as the request sent it
     ip: str | None = None  # the client address, after the trusted proxies
-    end_user: str | None = None  # the site's visitor, once the widget's sessions name one
+    end_user: str | None = None  # the site's visitor as limits count it: `user:<id>` or `anon:<16 hex>`
+    identity: Identity | None = None  # the end user whose conversations the caller may use
 
     @property
     def holds_key(self) -> bool:
@@ -90,7 +97,10 @@ def key_caller(directory: Directory, token: str) -> Caller:
     site = directory.site_of(key)
     _enabled(site)
     _admitted(site, key)
-    return Caller(CLIENT_KEY, site, key, request.headers.get("Origin"), request.remote_addr)
+    named = _utf8(request.headers.get(END_USER_HEADER))
+    identity = Identity(check_end_user(named)) if named is not None else None
+    return Caller(CLIENT_KEY, site, key, request.headers.get("Origin"), request.remote_addr,
+                  identity.end_user if identity else None, identity)
 
 
 def browser_caller(directory: Directory) -> Caller:
@@ -119,9 +129,59 @@ def browser_caller(directory: Directory) -> Caller:
         site = directory.local_site
     _enabled(site)
     _admitted(site)
-    if not site.allow_anonymous:
+    identity = browser_identity(site)
+    if not site.allow_anonymous and (identity is None or identity.user is None):
         raise ApiError(401, "sign_in_required", f"site {site.domain} does not serve anonymous visitors")
-    return Caller(BROWSER, site, None, origin, request.remote_addr)
+    return Caller(BROWSER, site, None, origin, request.remote_addr, identity.end_user if identity else None,
+                  identity)
+
+
+def browser_identity(site: SiteSpec) -> Identity | None:
+    """The end user a page names: its anonymous session, its signed-in user, or both; None when it names none.
+    A header present is checked even when empty (400 invalid_session, 401 invalid_user_token or
+    user_token_expired, through api/errors.py); a page may not name a user unsigned (403)."""
+    headers = request.headers
+    if END_USER_HEADER in headers:
+        raise ApiError(403, "end_user_not_allowed", f"{END_USER_HEADER} is for servers holding a client key; a page "
+                                                    f"sends {USER_HEADER} with a token its site signed")
+    session, token = headers.get(SESSION_HEADER), _utf8(headers.get(USER_HEADER))
+    if session is None and token is None:
+        return None
+    owner = check_session(site.id, session) if session is not None else None
+    user = verify_user_token(token, site.identity.usable_at(datetime.now(timezone.utc))) if token is not None else None
+    return Identity(user, owner)
+
+
+def _utf8(value: str | None) -> str | None:
+    """A header as its sender meant it: HTTP hands over bytes (read as Latin-1), and a user id that is not ASCII
+    comes as UTF-8, so `josé` is one owner whichever client sent it."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+def end_user_required(view):
+    """Under a caller decorator: the caller names an end user (a session, a signed user, or X-AIChat-End-User
+    with a client key), else 401 session_required (a page) or 400 end_user_required (a client key)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        caller = g.caller
+        if caller.identity is None:
+            if caller.holds_key:
+                raise ApiError(400, "end_user_required", f"a client key has conversations only for a user: send "
+                                                         f"{END_USER_HEADER}: <user id>")
+            raise ApiError(401, "session_required", f"send {SESSION_HEADER} (an anonymous session) or "
+                                                    f"{USER_HEADER} (a signed-in user's token)")
+        if caller.site.id is None:  # the environment's stand-in for a database not migrated yet
+            raise ApiError(503, "database_unavailable", "conversations need the database: run `flask db upgrade`",
+                           headers={"Retry-After": "5"})
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def _enabled(site: SiteSpec | None) -> None:

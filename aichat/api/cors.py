@@ -16,10 +16,12 @@ from aichat.tenancy import SiteSpec
 from .callers import _own as own_origin
 from .errors import ApiError
 
-PREFIX = "/api/v1/ai-proxy/"
-ALLOW_METHODS = "GET, POST"
-# What a page may send: JSON, a client key (a site's own backend), a request id, and the site's publishable key.
-ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, X-AIChat-Site"
+PREFIXES = ("/api/v1/ai-proxy/", "/api/v1/conversations")
+ALLOW_METHODS = "GET, POST, PATCH, DELETE"
+# What a page may send: JSON, a client key (a site's own backend), a request id, the site's publishable key, and
+# its end user: the anonymous session, the signed user token, or the user a client key acts for.
+ALLOW_HEADERS = ("Content-Type, Authorization, X-Request-ID, X-AIChat-Site, X-AIChat-Session, X-AIChat-User, "
+                 "X-AIChat-End-User")
 # What a page may read: the request id to quote, and when to retry after a 429 (OpenAI's header names).
 EXPOSE_HEADERS = ", ".join(("X-Request-ID", "Retry-After", *RATELIMIT_HEADERS))
 # Browsers keep an answered preflight this long; a site disabled meanwhile is still refused on the request itself.
@@ -40,9 +42,9 @@ def origin_site(origin: str) -> SiteSpec | None:
 
 
 def _preflight():
-    """Answer a CORS preflight under PREFIX before any view: 204 with the rules, or 403 JSON without them."""
+    """Answer a CORS preflight under PREFIXES before any view: 204 with the rules, or 403 JSON without them."""
     if (request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers
-            or not request.path.startswith(PREFIX)):
+            or not request.path.startswith(PREFIXES)):
         return None
     origin = request.headers.get("Origin")
     if not origin:
@@ -59,8 +61,8 @@ def _preflight():
 
 
 def _headers(response):
-    """Vary: Origin on every answer under PREFIX (it depends on the Origin); the origin echoed when allowed."""
-    if not request.path.startswith(PREFIX):
+    """Vary: Origin on every answer under PREFIXES (it depends on the Origin); the origin echoed when allowed."""
+    if not request.path.startswith(PREFIXES):
         return response
     response.vary.add("Origin")
     origin = request.headers.get("Origin")

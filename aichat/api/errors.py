@@ -13,6 +13,8 @@ from flask import Flask, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from aichat.chat.conversations import ConversationNotFound
+from aichat.chat.identity import IdentityError
 from aichat.gateway import NoUpstreamAvailable, UnknownModel
 from aichat.lifecycle import ServerShuttingDown
 from aichat.providers.base import ProviderError, RequestInvalid, UpstreamRateLimited, UpstreamTimeout
@@ -99,6 +101,13 @@ def register_errors(app: Flask) -> None:
     # A browser's request outside its site's preset: a bad request naming the rule.
     app.register_error_handler(PresetViolation, lambda exc: render(ApiError(400, "preset_violation", exc.message,
                                                                             param=exc.param)))
+
+    # An end user's session id or token refused: 400 invalid_session / invalid_end_user, 401 invalid_user_token /
+    # user_token_expired (the widget then drops the token and goes on anonymously).
+    app.register_error_handler(IdentityError, lambda exc: render(ApiError(exc.status, exc.code, exc.message)))
+    # Unknown and someone else's alike, so an id reveals nothing.
+    app.register_error_handler(ConversationNotFound, lambda exc: render(ApiError(
+        404, "conversation_not_found", "no conversation of yours has this id")))
 
     for exc_type in (UnknownModel, NoUpstreamAvailable, ProviderError):
         app.register_error_handler(exc_type, lambda exc: render(from_gateway(exc)))

@@ -15,7 +15,7 @@ from aichat.extensions import csrf
 from aichat.models.usage import LATENCY_BUCKETS_MS
 from aichat.runtime import runtime_of
 
-from . import openapi_chat, params
+from . import openapi_chat, openapi_conversations, params
 from .validation import Limits
 
 bp = Blueprint("openapi", __name__)
@@ -187,6 +187,7 @@ def _schemas() -> dict:
         "ChatResponse": openapi_chat.proxy_response(),
         "OpenAIError": openapi_chat.openai_error(),
         "ModelList": openapi_chat.model_list(),
+        **openapi_conversations.schemas(),
     }
 
 
@@ -242,11 +243,14 @@ def _csv(summary: str) -> dict:
 
 
 # Why a chat request is refused or not served, on both chat surfaces.
-_CHAT_ERRORS = {400: "the body breaks a rule (the message names the field)",
+_CHAT_ERRORS = {400: "the body breaks a rule (the message names the field); a bad end user: a page's session id "
+                     "(invalid_session), a client key's X-AIChat-End-User (invalid_end_user)",
                 401: "no client key, or one that is not valid, revoked or expired (code invalid_api_key); a site "
-                     "that serves no anonymous visitors (sign_in_required)",
+                     "that serves no anonymous visitors (sign_in_required); a page's X-AIChat-User token that does "
+                     "not verify (invalid_user_token) or has expired (user_token_expired)",
                 403: "an Origin or publishable key that is not allowed (origin_not_allowed, unknown_site), a "
-                     "disabled site (site_disabled), or a model the client key may not use (model_not_allowed)",
+                     "disabled site (site_disabled), a model the client key may not use (model_not_allowed), or a "
+                     "page sending X-AIChat-End-User (end_user_not_allowed)",
                 404: "no upstream serves the model (code model_not_found)",
                 413: "the body is larger than AICHAT_MAX_BODY_BYTES", 415: "the body is not application/json",
                 429: "a rate limit, token limit or budget is reached (rate_limited, tokens_exhausted, "
@@ -258,10 +262,12 @@ _CHAT_ERRORS = {400: "the body breaks a rule (the message names the field)",
 CHAT_FAILURES = (404, 413, 415, 429, 502, 503, 504)
 
 
-def _chat(summary: str, body: dict, answer: dict, event: dict, security: list, error_schema: str, statuses) -> dict:
+def _chat(summary: str, body: dict, answer: dict, event: dict, security: list, error_schema: str, statuses,
+          description: str = "") -> dict:
     # text/event-stream's schema describes each event (OpenAPI 3.1 has no itemSchema yet).
     return {"post": {
-        "summary": summary, "security": security,
+        "summary": summary, **({"description": description} if description else {}), "security": security,
+        "parameters": [openapi_conversations.ACTING_FOR],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {"200": {"description": "the answer: JSON, or server-sent events when stream is true",
                               "content": {"application/json": {"schema": answer},
@@ -295,7 +301,9 @@ def _paths(limits: Limits) -> dict:
         "/api/v1/ai-proxy/chat": _chat(
             "One chat turn for a browser (events: delta, done, error)", openapi_chat.proxy_request(*sizes),
             _ref("ChatResponse"), openapi_chat.proxy_event(), [{}, {"clientKey": []}], "Error",
-            (400, 401, 403, *CHAT_FAILURES)),
+            (400, 401, 403, *CHAT_FAILURES),
+            "A page may name its end user as on the conversation API (X-AIChat-Session, X-AIChat-User); the site's "
+            "rpm_user limit then counts each end user apart."),
         "/v1/chat/completions": _chat(
             "OpenAI-compatible chat completions; use the official SDK with base_url",
             openapi_chat.openai_request(*sizes), {"type": "object", "description": "OpenAI's chat.completion"},
@@ -314,6 +322,7 @@ def _paths(limits: Limits) -> dict:
                           **_errors((401, 403), {401: "AICHAT_METRICS_TOKEN is set and the request does not "
                                                       "carry it (codes missing_token, invalid_token)",
                                                  403: ADDRESS_REFUSED.format(name="AICHAT_METRICS")})}}},
+        **openapi_conversations.paths(),
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1",
                                                                "content": {"application/json": {}}}}}},
@@ -326,8 +335,8 @@ def document(limits: Limits) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "aichat", "version": "1",
-                 "description": "A self-hosted AI chat gateway: the chat endpoints, and the monitoring API for "
-                                "admins. Errors under /api are {\"error\": {\"code\", \"message\", \"request_id\"}}; "
+                 "description": "A self-hosted AI chat gateway: the chat endpoints, end users' conversations, and "
+                                "the monitoring API for admins. Errors under /api are {\"error\": {\"code\", \"message\", \"request_id\"}}; "
                                 "money is an exact decimal string per currency."},
         "paths": _paths(limits),
         "components": {

@@ -37,6 +37,16 @@ class Site(db.Model):
     limits: Mapped[str] = mapped_column(Text, default="{}")
     ip_allow: Mapped[str] = mapped_column(Text, default="[]")
     ip_deny: Mapped[str] = mapped_column(Text, default="[]")
+    # End users' conversations (aichat/chat): merge a browser's anonymous ones into its user's on sign-in; what a
+    # client going away does to its answer (stop, or finish and store it); days a conversation is kept (None: ever).
+    merge_anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_disconnect: Mapped[str] = mapped_column(String(8), default="stop")
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=90)
+    # The secret the site's backend signs its users' tokens with, Fernet-encrypted like upstream keys; after a
+    # rotation the previous one keeps verifying until `identity_secret_previous_until`.
+    identity_secret: Mapped[str | None] = mapped_column(Text)
+    identity_secret_previous: Mapped[str | None] = mapped_column(Text)
+    identity_secret_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 

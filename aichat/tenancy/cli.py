@@ -10,14 +10,17 @@ from flask.cli import AppGroup
 
 from aichat import audit
 from aichat.commands import echo_table, refusing
+from aichat.crypto import EncryptionKeyError, load_keyring
 from aichat.extensions import db
 
+from . import identity_secret as identity
 from . import sites as store
 from .directory import LOCAL_DOMAIN
-from .specs import LIMIT_NAMES, SpecError
+from .specs import LIMIT_NAMES, ON_DISCONNECT_MODES, SpecError
 
 # Bad input (bad domain or origin, an origin another site uses, an unknown preset field …): one line, exit code 2.
 _refusals = refusing(SpecError, exit_code=2)
+_keyring_refusals = refusing(EncryptionKeyError, exit_code=1)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 CLEAR = "none"  # the value that clears a preset field or a limit
 
@@ -233,6 +236,14 @@ def show(domain: str, as_json: bool) -> None:
                          ("anonymous", "allowed" if site["allow_anonymous"] else "not allowed"),
                          ("client keys", site["client_keys"])):
         click.echo(f"{label + ':':17}{value}")
+    click.echo("\nconversations:")
+    previous = site["identity_secret_previous_until"]
+    for field, value in (("merge_anonymous", _plain(site["merge_anonymous"])),
+                         ("on_disconnect", site["on_disconnect"]),
+                         ("retention_days", site["retention_days"] or "keep"),
+                         ("identity secret", ("set" if site["identity_secret"] else "none")
+                          + (f" (the previous one verifies until {previous})" if previous else ""))):
+        click.echo(f"  {field + ':':19}{value}")
     click.echo("\npreset:")
     for field, value in site["preset"].items():
         shown = value if field != "system_prompt" or value is None else _shorten(value)
@@ -266,18 +277,30 @@ def _shorten(text: str, width: int = 60) -> str:
 @click.option("--anonymous/--no-anonymous", "allow_anonymous", default=None)
 @click.option("--rotate-publishable-key", is_flag=True,
               help="Issue a new pk_… (printed on standard output); pages with the old one must be updated.")
+@click.option("--merge-anonymous/--no-merge-anonymous", default=None,
+              help="On sign-in, may a browser's anonymous conversations move to its user (default: yes)?")
+@click.option("--on-disconnect", type=click.Choice(ON_DISCONNECT_MODES), default=None,
+              help="A client gone mid-answer: stop the upstream call (the default), or finish and store the answer.")
+@click.option("--retention-days", default=None, metavar="N|none",
+              help="Delete conversations not updated for N days (default 90); none keeps them.")
 @ip_options
 @preset_options
 @limit_options
 @_refusals
 def update(domain: str, new_domain: str | None, name: str | None, add_origin: tuple[str, ...],
            remove_origin: tuple[str, ...], allow_anonymous: bool | None, rotate_publishable_key: bool,
-           **values) -> None:
-    """Change a site: rename it, add or remove origins, change preset fields and limits (`none` clears one)."""
+           merge_anonymous: bool | None, on_disconnect: str | None, retention_days: str | None, **values) -> None:
+    """Change a site: rename it, add or remove origins, change preset fields, limits (`none` clears one) and the
+    settings of its end users' conversations."""
+    conversations = {setting: value for setting, value in (("merge_anonymous", merge_anonymous),
+                                                           ("on_disconnect", on_disconnect)) if value is not None}
+    if retention_days is not None:
+        conversations["retention_days"] = None if retention_days.strip() == CLEAR else retention_days.strip()
     change = _done("sites.update", store.update_site(
         db.session, domain, new_domain=new_domain, name=name, add_origins=add_origin, remove_origins=remove_origin,
         allow_anonymous=allow_anonymous, preset=_preset_changes(values), limits=_limit_changes(values),
-        rotate_publishable_key=rotate_publishable_key, reserved_origins=_reserved(), ip_lists=_ip_changes(values)))
+        rotate_publishable_key=rotate_publishable_key, reserved_origins=_reserved(), ip_lists=_ip_changes(values),
+        conversations=conversations))
     before, after = change
     if rotate_publishable_key:
         click.echo(after["publishable_key"])
@@ -319,13 +342,45 @@ def _set_enabled(domain: str, enabled: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_refusals
 def remove(domain: str, yes: bool) -> None:
-    """Delete a site and its client keys (they stop working); its usage history stays. The local site stays."""
+    """Delete a site, its client keys (they stop working) and its end users' conversations; its usage history
+    stays. The local site stays."""
     row = store.get(db.session, domain)
     if not yes:
         count = len(row.keys)
-        click.confirm(f"Remove site {row.domain!r} and delete its {count} client key{'s' if count != 1 else ''}? "
+        click.confirm(f"Remove site {row.domain!r} and delete its {count} client key{'s' if count != 1 else ''} "
+                      f"and its end users' conversations? "
                       f"(`flask sites disable` keeps them)", abort=True, err=True)
     before, _ = _done("sites.remove", store.remove_site(db.session, domain))
     count = before["client_keys"]
     click.echo(f"Removed site {before['domain']!r} and deleted its {count} client key{'s' if count != 1 else ''}, "
                f"which stop working with it; its usage history stays; {_takes_effect()}.", err=True)
+
+
+@sites.command("identity-secret")
+@click.argument("domain")
+@click.option("--rotate", is_flag=True, help="Make a new secret; the old one keeps verifying for --grace.")
+@click.option("--grace", default=None, metavar="24h",
+              help="With --rotate: how long the old secret keeps verifying tokens (e.g. 30m, 24h, 2d; 0: not at all).")
+@_refusals
+@_keyring_refusals
+def identity_secret(domain: str, rotate: bool, grace: str | None) -> None:
+    """Print the secret the site's backend signs its users' tokens with (alone on standard output), making it
+    when the site has none; --rotate replaces it."""
+    if grace is not None and not rotate:
+        raise SpecError("--grace goes with --rotate: it is how long the old secret keeps working")
+    keyring = load_keyring(current_app.config, current_app.instance_path)
+    if rotate:
+        secret, change = identity.rotate(db.session, keyring, domain, identity.parse_grace(grace or "24h"))
+    else:
+        secret, change = identity.current_or_new(db.session, keyring, domain)
+    if change is not None:
+        _done("sites.identity_secret.rotate" if rotate else "sites.identity_secret.create", change)
+    click.echo(secret)
+    if change is None:
+        return
+    until = change.after["identity_secret_previous_until"]
+    kept = f"the previous one verifies tokens until {until}" if until else "no previous secret verifies any more"
+    note = (" (encrypted with the key generated in instance/: set AICHAT_ENCRYPTION_KEY in production)"
+            if keyring.generated else "")
+    click.echo(f"{'Rotated' if rotate else 'Created'} the identity secret of site {change.after['domain']!r} "
+               f"({kept}){note}; {_takes_effect()}. Keep it on the site's backend only.", err=True)

@@ -19,7 +19,7 @@ from aichat.models import ClientKey, Site
 
 from .directory import key_digest
 from .specs import LIMIT_NAMES, SpecError, check_domain, check_ip_list, check_limits, check_models
-from .store import KEY_PREFIX, _VISIBLE, _aware, bump, dumps, new_client_key
+from .store import KEY_PREFIX, _VISIBLE, aware, bump, dumps, new_client_key
 
 _DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -56,7 +56,7 @@ def check_key_name(name: str) -> str:
 def state(row: ClientKey, at: datetime | None = None) -> str:
     """active, expires …, expired, revoked, or rotated (grace until …)."""
     at = at or now()
-    expires = _aware(row.expires_at)
+    expires = aware(row.expires_at)
     if row.revoked_at is not None:
         return "revoked"
     if expires is not None and expires <= at:
@@ -73,7 +73,7 @@ def _moment(moment: datetime | None) -> str:
 def as_dict(row: ClientKey, at: datetime | None = None) -> dict[str, Any]:
     """A key as listings, `--json` and the audit log show it: the prefix, never the key or its hash."""
     def iso(moment):
-        moment = _aware(moment)
+        moment = aware(moment)
         return moment.isoformat().replace("+00:00", "Z") if moment else None
 
     return {"prefix": row.prefix, "name": row.name, "site": row.site.domain, "state": state(row, at),
@@ -199,9 +199,9 @@ def rotate(session: Session, row: ClientKey, grace: timedelta,
     if row.replaced_by_id is not None:
         raise SpecError(f"client key {row.prefix} was already rotated, to {replacement(row)}; rotate that one")
     old_before = as_dict(row, at)
-    expires = _aware(row.expires_at)
+    expires = aware(row.expires_at)
     if expires_in is None and expires is not None:
-        expires_in = max(expires - _aware(row.created_at), timedelta(seconds=1))
+        expires_in = max(expires - aware(row.created_at), timedelta(seconds=1))
     new = _new_row(row.site, row.name, row.json("models") or [], row.json("limits") or {},
                    at + expires_in if expires_in else None)
     new.ip_allow, new.ip_deny = row.ip_allow, row.ip_deny

@@ -12,6 +12,8 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from aichat.crypto import LazyKeyRing
+
 from .directory import Directory, with_environment
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ class LiveTenancy:
     def __init__(self, app):
         self.app = app
         self._reported: str | None = None
+        self.keyring = LazyKeyRing(app.config, app.instance_path)  # opens the sites' identity secrets
         self.directory = self._read(quiet=True) or self._environment_only()
 
     def poll(self) -> bool:
@@ -58,7 +61,7 @@ class LiveTenancy:
         try:
             with self.app.app_context():
                 version = config_version(db.session)
-                sites, keys = database_tenancy(db.session)
+                sites, keys = database_tenancy(db.session, self.keyring)
                 db.session.rollback()
         except Exception as exc:  # noqa: BLE001 - not migrated yet, or away: the next poll retries
             if not (quiet and isinstance(exc, SQLAlchemyError)):  # at start, readiness says so

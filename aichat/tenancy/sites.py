@@ -2,7 +2,8 @@
 
 Each change bumps the `tenancy` configuration version in its own transaction (store.change), so every
 process serves the new sites after its next poll. Each returns the site before and after as plain dicts
-(`site_dict`), the record an audit entry keeps; a site holds no secret (its publishable key is public).
+(`site_dict`), the record an audit entry keeps: its publishable key is public, and of its identity secret it
+says only whether there is one.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aichat.models import ClientKey, Site
+from aichat.chat.conversations import delete_where
+from aichat.models import ClientKey, Conversation, Site
 
 from .directory import LOCAL_DOMAIN
-from .specs import (Limits, Preset, SpecError, check_domain, check_ip_list, check_limits, check_origin,
-                    check_preset, check_site_name, updated_limits, updated_preset)
-from .store import change, dumps, new_publishable_key, site_spec
+from .specs import (Limits, Preset, SpecError, check_domain, check_ip_list, check_limits, check_on_disconnect,
+                    check_origin, check_preset, check_retention_days, check_site_name, updated_limits,
+                    updated_preset)
+from .store import aware, change, dumps, new_publishable_key, site_spec
 
 _DEFAULT_PRESET = Preset().as_dict()
 _DEFAULT_LIMITS = Limits().as_dict()
@@ -62,7 +65,11 @@ def site_dict(row: Site) -> dict[str, Any]:
             "origins": sorted(spec.origins), "enabled": spec.enabled, "allow_anonymous": spec.allow_anonymous,
             "preset": spec.preset.as_dict(), "limits": spec.limits.as_dict(),
             "ip_allow": [str(network) for network in spec.ip_rules.allow],
-            "ip_deny": [str(network) for network in spec.ip_rules.deny]}
+            "ip_deny": [str(network) for network in spec.ip_rules.deny],
+            "merge_anonymous": spec.merge_anonymous, "on_disconnect": spec.on_disconnect,
+            "retention_days": spec.retention_days, "identity_secret": bool(row.identity_secret),
+            "identity_secret_previous_until": (aware(row.identity_secret_previous_until).isoformat()
+                                               if row.identity_secret_previous else None)}
 
 
 # --- changing ----------------------------------------------------------------
@@ -98,14 +105,17 @@ def update_site(session: Session, domain: str, *, new_domain: str | None = None,
                 add_origins: Iterable[str] = (), remove_origins: Iterable[str] = (),
                 allow_anonymous: bool | None = None, preset: dict[str, Any] | None = None,
                 limits: dict[str, Any] | None = None, rotate_publishable_key: bool = False,
-                reserved_origins: Collection[str] = (), ip_lists: dict[str, list[str]] | None = None) -> Change:
+                reserved_origins: Collection[str] = (), ip_lists: dict[str, list[str]] | None = None,
+                conversations: dict[str, Any] | None = None) -> Change:
     """Change what is given: `preset` and `limits` are the fields to change (None clears one), `ip_lists` the
-    address lists to replace (`ip_allow`, `ip_deny`; an empty list clears one); the rest stays."""
+    address lists to replace (`ip_allow`, `ip_deny`; an empty list clears one), `conversations` the settings of
+    end users' conversations to change (CONVERSATION_SETTINGS); the rest stays."""
     added, removed = _origins(add_origins), _origins(remove_origins)
+    settings = _conversation_settings(conversations or {})
     if not (new_domain or name is not None or added or removed or allow_anonymous is not None or preset
-            or limits or rotate_publishable_key or ip_lists):
+            or limits or rotate_publishable_key or ip_lists or settings):
         raise SpecError("nothing to change: give a new domain or name, origins to add or remove, preset fields, "
-                        "limits, --anonymous/--no-anonymous or --rotate-publishable-key")
+                        "limits, conversation settings, --anonymous/--no-anonymous or --rotate-publishable-key")
     if added & removed:
         raise SpecError(f"origin {sorted(added & removed)[0]!r} is both added and removed")
     with change(session, f"a site {new_domain!r} already exists" if new_domain else ""):
@@ -128,9 +138,29 @@ def update_site(session: Session, domain: str, *, new_domain: str | None = None,
         if rotate_publishable_key:
             row.publishable_key = new_publishable_key()
         _set_ip_lists(row, ip_lists)
+        for column, value in settings.items():
+            setattr(row, column, value)
         session.flush()
         after = site_dict(row)
     return Change(before, after)
+
+
+CONVERSATION_SETTINGS = {"merge_anonymous": lambda value: _flag("merge_anonymous", value),
+                         "on_disconnect": check_on_disconnect, "retention_days": check_retention_days}
+
+
+def _conversation_settings(values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(CONVERSATION_SETTINGS)
+    if unknown:
+        raise SpecError(f"unknown conversation setting {sorted(unknown)[0]!r}; they are "
+                        f"{', '.join(CONVERSATION_SETTINGS)}")
+    return {name: CONVERSATION_SETTINGS[name](value) for name, value in values.items()}
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _set_ip_lists(row: Site, ip_lists: dict[str, list[str]] | None) -> None:
@@ -152,7 +182,8 @@ def set_enabled(session: Session, domain: str, enabled: bool) -> Change:
 
 
 def remove_site(session: Session, domain: str) -> Change:
-    """Delete a site and its client keys (they stop working at each process's next poll); the local site stays.
+    """Delete a site, its client keys (they stop working at each process's next poll) and its end users'
+    conversations; the local site stays.
     The `before` record says how many keys went with it."""
     with change(session):
         row = get(session, domain)
@@ -160,6 +191,7 @@ def remove_site(session: Session, domain: str) -> Change:
             raise SpecError(f"the local site {LOCAL_DOMAIN!r} cannot be removed: the demo page and "
                             f"AICHAT_ALLOWED_ORIGINS belong to it; disable it instead")
         before = {**site_dict(row), "client_keys": len(row.keys)}
+        delete_where(session, Conversation.site_id == row.id)  # its end users' conversations too (as for keys)
         session.delete(row)  # its keys go with it (the ORM deletes them; SQLite may not enforce the cascade)
     return Change(before, None)
 

@@ -23,6 +23,9 @@ LIMIT_NAMES = ("rpm", "rpm_ip", "rpm_user", "tpm", "tpd", "cost_day", "cost_mont
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 _NAME_MAX = 128
 SYSTEM_PROMPT_MAX = 20_000
+ON_DISCONNECT_MODES = ("stop", "finish")  # a client gone mid-answer: close the upstream call, or finish and store it
+RETENTION_DAYS_DEFAULT = 90
+RETENTION_DAYS_MAX = 36_500
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,23 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentitySecrets:
+    """The secrets a site's end-user tokens are verified with, decrypted once per configuration load: the
+    current one, and after a rotation the previous one until its grace period ends. Never in a repr."""
+
+    current: str | None = field(default=None, repr=False)
+    previous: str | None = field(default=None, repr=False)
+    previous_until: datetime | None = None  # aware UTC
+
+    def usable_at(self, now: datetime) -> tuple[str, ...]:
+        """The secrets that verify a token now, the current one first."""
+        found = (self.current,) if self.current else ()
+        if self.previous and self.previous_until is not None and now < self.previous_until:
+            found += (self.previous,)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class SiteSpec:
     """A site as requests see it."""
 
@@ -87,6 +107,10 @@ class SiteSpec:
     preset: Preset = field(default_factory=Preset)
     limits: Limits = field(default_factory=Limits)
     ip_rules: NetRule = field(default_factory=NetRule)  # which client addresses may call
+    merge_anonymous: bool = True  # a browser's anonymous conversations may move to its user on sign-in
+    on_disconnect: str = "stop"  # one of ON_DISCONNECT_MODES
+    retention_days: int | None = RETENTION_DAYS_DEFAULT  # None: conversations are kept until deleted
+    identity: IdentitySecrets = field(default_factory=IdentitySecrets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +275,24 @@ def check_preset(values: dict[str, Any]) -> Preset:
                   suggestions=suggestions)
 
 
+def check_on_disconnect(value: Any) -> str:
+    if value not in ON_DISCONNECT_MODES:
+        raise SpecError(f"on_disconnect must be one of {', '.join(ON_DISCONNECT_MODES)}, not {value!r}")
+    return value
+
+
+def check_retention_days(value: Any) -> int | None:
+    """Whole days from 1 to RETENTION_DAYS_MAX, or None (keep conversations until they are deleted)."""
+    if value is None:
+        return None
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    whole = digits or isinstance(value, int) and not isinstance(value, bool)
+    if not whole or not 1 <= int(value) <= RETENTION_DAYS_MAX:
+        raise SpecError(f"retention_days must be a whole number of days from 1 to {RETENTION_DAYS_MAX}, or none, "
+                        f"not {value!r}")
+    return int(value)
+
+
 def updated_preset(preset: Preset, changes: dict[str, Any]) -> Preset:
     """`preset` with `changes` applied and the whole checked again."""
     return check_preset({**preset.as_dict(), **changes})
@@ -260,6 +302,7 @@ def updated_limits(limits: Limits, changes: dict[str, Any]) -> Limits:
     return check_limits({**limits.as_dict(), **changes})
 
 
-__all__ = ["CLIENT_SYSTEM_MODES", "ClientKeySpec", "LIMIT_NAMES", "Limits", "Preset", "SiteSpec",
-           "SpecError", "check_domain", "check_ip_list", "check_limits", "check_models", "check_origin", "check_preset",
-           "check_site_name", "updated_limits", "updated_preset"]
+__all__ = ["CLIENT_SYSTEM_MODES", "ClientKeySpec", "IdentitySecrets", "LIMIT_NAMES", "Limits", "ON_DISCONNECT_MODES",
+           "Preset", "SiteSpec", "SpecError", "check_domain", "check_ip_list", "check_limits", "check_models",
+           "check_on_disconnect", "check_origin", "check_preset", "check_retention_days", "check_site_name",
+           "updated_limits", "updated_preset"]

@@ -16,27 +16,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from aichat.crypto import LazyKeyRing
 from aichat.gateway import Gateway, HealthRegistry, build_gateway, build_health
 from aichat.gateway.specs import UpstreamSpec, environment_specs
 
 log = logging.getLogger(__name__)
-
-
-class _LazyKeyRing:
-    """The encryption key ring, loaded on the first key to decrypt: an install with no stored key never
-    needs one (nor writes instance/encryption_key)."""
-
-    def __init__(self, settings, instance_path: str):
-        self._settings = settings
-        self._instance_path = instance_path
-        self._ring = None
-
-    def decrypt(self, token: str) -> str:
-        if self._ring is None:
-            from aichat.crypto import load_keyring
-
-            self._ring = load_keyring(self._settings, self._instance_path)
-        return self._ring.decrypt(token)
 
 
 class LiveGateway:
@@ -49,7 +33,7 @@ class LiveGateway:
         self.health = health or build_health(app.config, share=False)
         self.on_build = on_build  # told of every new gateway (metrics follow its circuits)
         self.version: int | None = None  # None: the database's upstreams could not be read yet
-        self.keyring = _LazyKeyRing(app.config, app.instance_path)
+        self.keyring = LazyKeyRing(app.config, app.instance_path)
         self._reported: str | None = None  # the last read failure logged, so an outage is one line
         # At start the database may not exist or be migrated yet (`flask db upgrade` builds this app too):
         # that is said by readiness and `flask verify`, not here.

@@ -11,9 +11,12 @@ from aichat.models.accounts import ROLES
 from tests.admin.conftest import CONSOLE_PAGES, csrf_token, lock_admin, login
 
 CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
-# State-changing routes anyone may call: signing in and out, and the chat endpoints (their callers are
-# browsers of allowed origins and client keys, never admins). Everything else that changes state names a role.
-PUBLIC_CHANGES = {"admin.login_submit", "admin.logout", "proxy.chat", "openai.chat_completions"}
+# State-changing routes anyone may call: signing in and out, the chat endpoints and end users' conversations
+# (their callers are browsers of allowed origins and client keys, never admins). Everything else that changes
+# state names a role.
+PUBLIC_CHANGES = {"admin.login_submit", "admin.logout", "proxy.chat", "openai.chat_completions",
+                  "conversations.create", "conversations.rename", "conversations.remove", "conversations.erase",
+                  "conversations.claim"}
 
 
 def _changing_rules(app) -> list[Rule]:
