@@ -366,3 +366,21 @@ def test_a_failing_write_never_fails_the_request(app, fake_openai, caplog):
         assert writer.flush(10)
     assert any("lost" in r.getMessage() for r in caplog.records)
     assert client.get(f"{BASE}/{cid}", headers=me).json["messages"] == []
+
+
+def test_a_finishing_answer_still_ends_at_the_stop_deadline_and_is_stored_partial(gateway_app, fake_openai,
+                                                                                   live_server):
+    app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], GEMINI_API_KEY=[], AICHAT_CONFIG_POLL_INTERVAL=0,
+                      AICHAT_ENCRYPTION_KEY=[ENCRYPTION_KEY], AICHAT_SUGGESTIONS=False, AICHAT_STOP_DEADLINE=0.3)
+    shop = shop_with(app, on_disconnect="finish")
+    client, me = app.test_client(), page(shop, session=new_session())
+    cid = new_conversation(client, me)
+    base = live_server(app)
+    fake_openai.plan(text=" ".join(["token"] * 400), chunk_interval=0.02)  # 8 s: far past the deadline
+    leave_after(base, 3, {"conversation_id": cid, "message": "go on", "stream": True}, me)
+    runtime_of(app).lifecycle.begin_drain()  # SIGTERM: a stopping worker must not wait for the whole answer
+    assert fake_openai.wait_for_disconnect(timeout=3), "the answer was not ended at the stop deadline"
+    question, answer = wait_for_messages(client, me, cid, 2)
+    assert answer["status"] == "partial" and answer["content"].startswith("token")
+    (row,) = usage_rows(app, at_least=1)
+    assert (row["status"], row["error_code"], row["conversation_id"]) == ("error", "server_shutting_down", cid)
