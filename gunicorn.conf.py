@@ -50,8 +50,12 @@ def _runtime(worker):
 
 
 def worker_exit(server, worker):
-    """Write the usage rows still queued before the worker goes away; spool what cannot be written in time."""
+    """Write the conversation turns and usage rows still queued before the worker goes away; spool the rows that
+    cannot be written in time."""
     runtime = _runtime(worker)
+    if runtime is not None and runtime.turns is not None:
+        lifecycle = runtime.lifecycle
+        runtime.turns.close(timeout=lifecycle.flush_budget(5) / 2 if lifecycle is not None else 5)
     if runtime is not None and runtime.recorder is not None:
         recorder, lifecycle = runtime.recorder, runtime.lifecycle
         # Once stopping, gunicorn kills the worker at its graceful timeout: spool before that, not after.

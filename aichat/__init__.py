@@ -89,6 +89,7 @@ def init_gateway(app: Flask) -> None:
     change); SDK clients live as long as the upstream they serve."""
     from .api.limits import settler
     from .audit import add_prune as add_audit_prune
+    from .chat.recording import TurnWriter, database_writer
     from .chat.retention import add_prune as add_conversation_prune
     from .api.validation import Limits
     from .gateway import build_health
@@ -122,6 +123,10 @@ def init_gateway(app: Flask) -> None:
     runtime.live = live = LiveGateway(app, observing(app, recorder.submit), health, on_build=built)
     # Each call holding a limits reservation is settled when it ends (rebuilt gateways keep their hooks).
     live.gateway.call_end_hooks.append(settler(app, runtime.quota))
+    # A conversation's call stores its question and answer when it ends, off the request path.
+    runtime.turns = turns = TurnWriter(database_writer(app), app.config["AICHAT_USAGE_QUEUE_MAX"], metrics.turns)
+    atexit.register(turns.close)
+    live.gateway.call_end_hooks.append(turns.hook)
     jobs.every("upstream-config", app.config["AICHAT_CONFIG_POLL_INTERVAL"], live.poll)  # in every process
     # gunicorn starts a worker's writer and jobs after fork (gunicorn.conf.py); elsewhere the first request does.
     app.before_request(recorder.start)

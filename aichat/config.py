@@ -80,6 +80,9 @@ class Defaults:
     AICHAT_MAX_TOKENS_LIMIT = 8192
     AICHAT_MAX_MESSAGES = 200
     AICHAT_SUGGESTIONS = True
+    # Tokens of stored turns (with the site's system prompt and the new message) a conversation's call sends
+    # upstream, for sites whose preset sets no max_input_tokens; older turns are left out first.
+    AICHAT_CONVERSATION_CONTEXT_TOKENS = 8000
 
     # Usage recording, cost and rollups.
     AICHAT_USAGE_BATCH_SIZE = 50

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from .api.validation import Limits
+    from .chat.recording import TurnWriter
     from .dependency import Dependency
     from .gateway import Gateway, HealthRegistry
     from .health.ready import Readiness
@@ -38,6 +39,7 @@ class Runtime:
     redis: Dependency | None = None  # Redis's reachability, when REDIS_URL is set
     jobs: Jobs | None = None  # background work of this app
     recorder: UsageRecorder | None = None  # the usage rows' queue and writer
+    turns: TurnWriter | None = None  # conversation turns' queue and writer
     health: HealthRegistry | None = None  # circuits and benched keys, outliving any one gateway
     live: LiveGateway | None = None  # the gateway in force and the configuration version it was built from
     limits: Limits | None = None  # request limits of the chat surfaces

@@ -148,6 +148,7 @@ def make_app(database_url):
     # Every writer stops (and flushes) first, so the check sees each app's last rows, served by
     # the test client, a live server or a gunicorn reading the same database.
     for app in apps:
+        runtime_of(app).turns.close()
         runtime_of(app).recorder.close()
     billed_twice = []
     for app in apps:

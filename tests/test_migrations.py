@@ -298,3 +298,24 @@ def test_0011_adds_conversations_and_site_settings_and_downgrades(app_on):
                 sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'site'")).scalar_one()
                 assert "AUTOINCREMENT" in sql.upper()
         upgrade()
+
+
+def test_0012_adds_the_usage_rows_conversation_and_downgrades(app_on):
+    """Rows written before 0012 name no conversation; back at 0011 the column is gone and the rows stay."""
+    with app_on.app_context():
+        upgrade(revision="0011")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO ai_usage_log (request_id, attempt, site_domain, endpoint, upstream, "
+                                 "provider, stream, status, failed_over, prompt_tokens, cached_tokens, "
+                                 "completion_tokens, reasoning_tokens, total_tokens, usage_source, created_at) "
+                                 "VALUES ('r-old', 1, 'x', 'ai-proxy', 'demo', 'demo', false, 'success', false, "
+                                 "1, 0, 1, 0, 2, 'provider', CURRENT_TIMESTAMP)"))
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT conversation_id FROM ai_usage_log")).scalar_one() is None
+            conn.execute(sa.text("UPDATE ai_usage_log SET conversation_id = :c"), {"c": "c_" + "b" * 22})
+        downgrade(revision="0011")
+        with db.engine.connect() as conn:
+            assert "conversation_id" not in {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_log")}
+            assert conn.execute(sa.text("SELECT request_id FROM ai_usage_log")).scalar_one() == "r-old"
+        upgrade()

@@ -169,19 +169,24 @@ def end_user_required(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        caller = g.caller
-        if caller.identity is None:
-            if caller.holds_key:
-                raise ApiError(400, "end_user_required", f"a client key has conversations only for a user: send "
-                                                         f"{END_USER_HEADER}: <user id>")
-            raise ApiError(401, "session_required", f"send {SESSION_HEADER} (an anonymous session) or "
-                                                    f"{USER_HEADER} (a signed-in user's token)")
-        if caller.site.id is None:  # the environment's stand-in for a database not migrated yet
-            raise ApiError(503, "database_unavailable", "conversations need the database: run `flask db upgrade`",
-                           headers={"Retry-After": "5"})
+        require_end_user(g.caller)
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def require_end_user(caller: Caller) -> None:
+    """The check of `end_user_required`, for a view that needs an end user only for some bodies (a chat call
+    continuing a conversation)."""
+    if caller.identity is None:
+        if caller.holds_key:
+            raise ApiError(400, "end_user_required", f"a client key has conversations only for a user: send "
+                                                     f"{END_USER_HEADER}: <user id>")
+        raise ApiError(401, "session_required", f"send {SESSION_HEADER} (an anonymous session) or "
+                                                f"{USER_HEADER} (a signed-in user's token)")
+    if caller.site.id is None:  # the environment's stand-in for a database not migrated yet
+        raise ApiError(503, "database_unavailable", "conversations need the database: run `flask db upgrade`",
+                       headers={"Retry-After": "5"})
 
 
 def _enabled(site: SiteSpec | None) -> None:

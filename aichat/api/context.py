@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import g, request
 
+from aichat.chat.turns import Turn
 from aichat.gateway import CallContext, Gateway
 from aichat.gateway.routing import Router
 from aichat.lifecycle import Lifecycle
@@ -47,11 +48,14 @@ def suggestions(asked: bool) -> bool:
     return asked and (caller.kind != BROWSER or caller.site.preset.suggestions)
 
 
-def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None) -> CallContext:
-    """The context of this call; `site` is an explicit site_domain of a local key holder, which wins."""
+def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None,
+                 turn: Turn | None = None) -> CallContext:
+    """The context of this call; `site` is an explicit site_domain of a local key holder, which wins; `turn` the
+    conversation turn the call continues (its usage rows name the conversation)."""
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
                        site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions,
-                       hold=g.get("reservation"), allows=_model_policy(g.caller))
+                       hold=g.get("reservation"), allows=_model_policy(g.caller),
+                       conversation_id=turn.conversation_id if turn is not None else None, turn=turn)
 
 
 def _model_policy(caller) -> Callable[[str], bool] | None:

@@ -88,6 +88,8 @@ def estimate(site) -> Estimate:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             prompt += estimate_tokens(content) + 4
+    if isinstance(data.get("message"), str):  # a conversation's new message (its stored turns are not read here)
+        prompt += estimate_tokens(data["message"]) + 4
     asked = data.get("max_tokens", data.get("max_completion_tokens"))
     if not (isinstance(asked, int) and not isinstance(asked, bool) and asked > 0):
         asked = site.preset.max_tokens or current_app.config["AICHAT_LIMITS_COMPLETION_ESTIMATE"]

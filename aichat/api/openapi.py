@@ -244,14 +244,18 @@ def _csv(summary: str) -> dict:
 
 # Why a chat request is refused or not served, on both chat surfaces.
 _CHAT_ERRORS = {400: "the body breaks a rule (the message names the field); a bad end user: a page's session id "
-                     "(invalid_session), a client key's X-AIChat-End-User (invalid_end_user)",
+                     "(invalid_session), a client key's X-AIChat-End-User (invalid_end_user); with conversation_id: "
+                     "messages sent too (messages_not_allowed), a client key naming no end user (end_user_required), "
+                     "a message over the context budget (preset_violation for max_input_tokens, context_too_large)",
                 401: "no client key, or one that is not valid, revoked or expired (code invalid_api_key); a site "
                      "that serves no anonymous visitors (sign_in_required); a page's X-AIChat-User token that does "
-                     "not verify (invalid_user_token) or has expired (user_token_expired)",
+                     "not verify (invalid_user_token) or has expired (user_token_expired); conversation_id from a page "
+                     "naming no end user (session_required)",
                 403: "an Origin or publishable key that is not allowed (origin_not_allowed, unknown_site), a "
                      "disabled site (site_disabled), a model the client key may not use (model_not_allowed), or a "
                      "page sending X-AIChat-End-User (end_user_not_allowed)",
-                404: "no upstream serves the model (code model_not_found)",
+                404: "no upstream serves the model (code model_not_found); no conversation of the end user has "
+                     "that conversation_id (conversation_not_found)",
                 413: "the body is larger than AICHAT_MAX_BODY_BYTES", 415: "the body is not application/json",
                 429: "a rate limit, token limit or budget is reached (rate_limited, tokens_exhausted, "
                      "budget_exhausted, with the limit named), or every upstream is rate limited; with Retry-After",

@@ -6,6 +6,7 @@ both promises against the running app.
 """
 from __future__ import annotations
 
+from aichat.chat.conversations import CONVERSATION_ID_PATTERN
 from aichat.providers.base import ROLES
 
 from . import validation
@@ -64,12 +65,20 @@ def _site_domain(description: str) -> dict:
 
 
 def proxy_request(max_tokens: int, max_messages: int) -> dict:
-    """The body of POST /api/v1/ai-proxy/chat."""
-    return {"type": "object", "required": ["messages"], "properties": {
+    """The body of POST /api/v1/ai-proxy/chat: `messages`, or a stored conversation's id and the new `message`."""
+    return {"type": "object", "properties": {
         **_common(ROLES, max_tokens, max_messages),
+        "conversation_id": {"type": "string", "pattern": CONVERSATION_ID_PATTERN,
+                            "description": "a conversation of the end user (the caller names one): the gateway "
+                                           "assembles the context from its stored messages and stores the new "
+                                           "message and the answer; another's or an unknown one is a 404"},
+        "message": {"type": "string", "pattern": NOT_ONLY_SPACE,
+                    "description": "with conversation_id: the new user message alone"},
         "suggestions": _nullable({"type": "boolean", "description": "absent: AICHAT_SUGGESTIONS"}),
         "site_domain": _site_domain(SITE_DOMAIN),
-    }, "description": "Other fields are ignored."}
+    }, "anyOf": [{"required": ["messages"], "not": {"required": ["conversation_id"]}},
+                 {"required": ["conversation_id", "message"], "not": {"required": ["messages"]}}],
+        "description": "Either messages, or conversation_id with message (never both). Other fields are ignored."}
 
 
 def openai_request(max_tokens: int, max_messages: int) -> dict:
@@ -96,7 +105,9 @@ def proxy_response() -> dict:
         "id": TEXT, "content": TEXT, "model": TEXT, "provider": TEXT,
         "suggestions": {"type": "array", "items": TEXT}, "finish_reason": {"type": ["string", "null"]},
         "usage": {"type": "object", "properties": {"prompt_tokens": COUNT, "completion_tokens": COUNT,
-                                                   "total_tokens": COUNT}}}}
+                                                   "total_tokens": COUNT}},
+        "conversation_id": {**TEXT, "description": "a conversation's call: the conversation"},
+        "message_id": {**TEXT, "description": "a conversation's call: the id the answer is stored under"}}}
 
 
 def proxy_event() -> dict:
@@ -104,7 +115,8 @@ def proxy_event() -> dict:
     return {"type": "object", "required": ["event", "data"], "properties": {
         "event": {"enum": ["delta", "done", "error"]},
         "data": {"type": "string", "contentMediaType": "application/json",
-                 "description": "delta: {content}; done: {id, model, provider, usage, suggestions, finish_reason}; "
+                 "description": "delta: {content}; done: {id, model, provider, usage, suggestions, finish_reason}, "
+                                "and conversation_id and message_id for a conversation's call; "
                                 "error: the /api error envelope"}},
         "description": "deltas as text arrives, then one done event, or an error event"}
 

@@ -56,6 +56,28 @@ def proxy_chat(data: dict[str, Any], limits: Limits, suggestions_default: bool) 
     return req, ProxyOptions(suggestions)
 
 
+def conversation_chat(data: dict[str, Any], limits: Limits,
+                      suggestions_default: bool) -> tuple[ChatRequest, ProxyOptions, str]:
+    """The ai-proxy body continuing a conversation: conversation_id and message (the new user message alone),
+    and the same options; the request's only message is the new one, and the conversation's id comes back."""
+    if "messages" in data:
+        raise ApiError(400, "messages_not_allowed", "send 'message' (the new text) with 'conversation_id', not "
+                                                    "'messages': the conversation's earlier messages are stored",
+                       param="messages")
+    conversation_id = data["conversation_id"]
+    if not isinstance(conversation_id, str):
+        raise ApiError(400, "invalid_conversation_id", "'conversation_id' must be a conversation's id (c_…)",
+                       param="conversation_id")
+    message = data.get("message")
+    if message is None:
+        raise ApiError(400, "missing_message", "'message' (the new text) is required with 'conversation_id'",
+                       param="message")
+    if not isinstance(message, str) or not message.strip():
+        raise ApiError(400, "invalid_message", "'message' must be a string with some text", param="message")
+    req = _request(data, limits, [Message("user", message)])
+    return req, ProxyOptions(_bool(data, "suggestions", suggestions_default)), conversation_id
+
+
 def openai_chat(data: dict[str, Any], limits: Limits) -> tuple[ChatRequest, bool]:
     """An OpenAI chat.completions body; returns the request and whether usage is asked for in the stream."""
     for name in UNSUPPORTED:
@@ -101,7 +123,10 @@ def site_domain(data: dict[str, Any], *, allowed: bool = True) -> str | None:
 
 
 def _common(data: dict[str, Any], limits: Limits, roles: tuple[str, ...]) -> ChatRequest:
-    messages = _messages(data.get("messages"), limits, roles)
+    return _request(data, limits, _messages(data.get("messages"), limits, roles))
+
+
+def _request(data: dict[str, Any], limits: Limits, messages: list[Message]) -> ChatRequest:
     model = data.get("model")
     if model is not None and (not isinstance(model, str) or not model.strip() or len(model) > MODEL_MAX_LENGTH):
         raise ApiError(400, "invalid_model", "'model' must be a non-empty string of at most "

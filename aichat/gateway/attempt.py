@@ -28,6 +28,8 @@ class CallContext:
     # The models this caller may be answered by (a client key's models, a site's preset); None: any. Failover
     # never moves the call to another model outside them.
     allows: Callable[[str], bool] | None = None
+    conversation_id: str | None = None  # the conversation (c_…) the call continues: its usage rows name it
+    turn: object | None = None  # what the end-of-call hooks store in that conversation (aichat/chat/turns.py)
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class AttemptRecord:
     failed_over: bool
     created_at: datetime
     site_id: int | None = None
+    conversation_id: str | None = None
 
     def as_row(self) -> dict:
         """The record as a usage row's column values."""
@@ -130,7 +133,7 @@ class Attempt:
             usage.total_tokens, usage.source,
             round((time.perf_counter() - self.started) * 1000, 2),
             round(ttft * 1000, 2) if ttft is not None else None,
-            failed_over, self.created_at, ctx.site_id,
+            failed_over, self.created_at, ctx.site_id, ctx.conversation_id,
         ))
 
 

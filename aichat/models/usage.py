@@ -30,6 +30,8 @@ class AIUsageLog(db.Model):
     # written before sites existed. site_domain is for reading: the site's domain when the row was written.
     site_id: Mapped[int | None] = mapped_column(Integer)
     site_domain: Mapped[str] = mapped_column(String(255), default="unknown")
+    # The conversation (its public c_… id) a call continued; no foreign key: usage outlives a deleted conversation.
+    conversation_id: Mapped[str | None] = mapped_column(String(24))
     caller: Mapped[str | None] = mapped_column(String(128))
     endpoint: Mapped[str] = mapped_column(String(64))
     upstream: Mapped[str] = mapped_column(String(64))  # the configured upstream's name (`openai`, `deepseek` …)

@@ -85,6 +85,10 @@ class Metrics:
             "set_aside (refused even salvaged; kept in the spool's rejected file), spooled (left for a later "
             "writer), replayed (written from the spool), shed (lost: the queue was full or the spool failed).",
             ["outcome"], registry=registry))
+        self.conversation_turns = _Children(Counter(
+            "aichat_conversation_turns", "Conversation turns (a question and its answer) by what became of them: "
+            "written, gone (the conversation was deleted meanwhile), lost (not written: logged).",
+            ["outcome"], registry=registry))
         self.circuit = _Children(Gauge(
             "aichat_circuit_state", "An upstream's circuit: 0 closed, 1 half-open, 2 open (worst live worker).",
             ["upstream"], multiprocess_mode="livemax", registry=registry))
@@ -145,6 +149,11 @@ class Metrics:
         """Usage rows that met `outcome` (see aichat_usage_rows); called off the request path, or when shed."""
         if count:
             self.usage_rows(outcome).inc(count)
+
+    def turns(self, outcome: str, count: int) -> None:
+        """Conversation turns that met `outcome` (see aichat_conversation_turns); off the request path."""
+        if count:
+            self.conversation_turns(outcome).inc(count)
 
     def watch_circuits(self, upstreams) -> None:
         """Show every upstream's and key's circuit, and follow their changes from now on."""

@@ -28,7 +28,7 @@ LOG_COLUMNS = ("created_at", "request_id", "attempt", "site_domain", "caller", "
                "key_label", "model_requested", "model_served", "stream", "status", "http_status", "error_code",
                "error_message", "failed_over", "prompt_tokens", "cached_tokens", "completion_tokens",
                "reasoning_tokens", "total_tokens", "usage_source", "cost", "currency", "latency_ms", "ttft_ms",
-               "site_id")  # last: columns added later go at the end, so readers by position keep working
+               "site_id", "conversation_id")  # columns added later go at the end: readers by position keep working
 DAILY_COLUMNS = ("day", "site_domain", "upstream", "provider", "model", "caller", "currency", "attempts",
                  "requests", "successes", "errors", "cancelled", "failovers", "streams", "prompt_tokens",
                  "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced", "estimated",

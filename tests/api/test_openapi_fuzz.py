@@ -23,7 +23,9 @@ EXAMPLES = 25  # per operation and mode: 525 requests in all, about half a minut
 
 def credentials(path: str, admin_token: str) -> dict:
     """What each surface is called with: a client key on the chat surfaces, an admin token on the monitoring API."""
-    if path.startswith("/v1/") or path == "/api/v1/ai-proxy/chat":
+    if path == "/api/v1/ai-proxy/chat":  # acting for a user: a body continuing a conversation names one of theirs
+        return {"Authorization": f"Bearer {CLIENT_KEY}", "X-AIChat-End-User": "fuzz-user"}
+    if path.startswith("/v1/"):
         return {"Authorization": f"Bearer {CLIENT_KEY}"}
     if path.startswith("/api/v1/ai-"):
         return {"Authorization": f"Bearer {admin_token}"}

@@ -7,6 +7,7 @@ import json
 from sqlalchemy import inspect, select
 
 from aichat.extensions import db
+from aichat.runtime import runtime_of
 from tests.conftest import CLIENT_KEY, usage_rows
 
 PROMPT_MARKER = "zebra-quartz-prompt-4711"
@@ -64,4 +65,32 @@ def test_prompts_and_answers_are_never_stored_in_usage(gateway_app, fake_openai,
     assert PROMPT_MARKER not in csv.stdout and ANSWER_MARKER not in csv.stdout
     log = capsys.readouterr().err
     assert [json.loads(line)["path"] for line in log.splitlines() if '"aichat.access"' in line], "lines were logged"
+    assert PROMPT_MARKER not in log and ANSWER_MARKER not in log
+
+
+def test_a_conversations_text_is_stored_only_in_its_messages(gateway_app, fake_openai, capsys):
+    from tests.chat.conftest import ENCRYPTION_KEY, make_site, new_session, page
+
+    app = gateway_app(AICHAT_PROVIDER_ORDER=["openai"], AICHAT_CONFIG_POLL_INTERVAL=0,
+                      AICHAT_ENCRYPTION_KEY=[ENCRYPTION_KEY])
+    client = app.test_client()
+    me = page(make_site(app, "shop.example.com"), session=new_session())
+    cid = client.post("/api/v1/conversations", json={}, headers=me).json["id"]
+    fake_openai.default = fake_openai.default.replace(text=f"the answer is {ANSWER_MARKER} indeed")
+    for stream in (False, True):
+        with client.post("/api/v1/ai-proxy/chat", json={"conversation_id": cid, "stream": stream,
+                                                        "message": f"tell me about {PROMPT_MARKER}"},
+                         headers=me) as resp:
+            assert resp.status_code == 200 and ANSWER_MARKER in resp.get_data(as_text=True)
+    assert runtime_of(app).turns.flush(10)
+    rows = usage_rows(app, at_least=2)
+    assert {row["conversation_id"] for row in rows} == {cid}
+    assert app.test_cli_runner().invoke(args=["usage", "rollup", "--all"]).exit_code == 0
+    holding = {table for table, _, value in every_stored_value(app) if PROMPT_MARKER in value or ANSWER_MARKER in value}
+    assert holding == {"chat_message", "conversation"}, "the messages and the title taken from the first one"
+    day = rows[-1]["created_at"].date().isoformat()
+    csv = app.test_cli_runner().invoke(args=["usage", "export", "logs", "--from", day, "--to", day])
+    assert csv.exit_code == 0 and cid in csv.stdout
+    assert PROMPT_MARKER not in csv.stdout and ANSWER_MARKER not in csv.stdout
+    log = capsys.readouterr().err
     assert PROMPT_MARKER not in log and ANSWER_MARKER not in log

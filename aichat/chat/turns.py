@@ -1,0 +1,109 @@
+"""A conversation's turn: its history read before the call, its question and answer stored after it.
+
+Plain Python over a session. The ids of both messages are made when the call starts, so the answer can
+name them before anything is written; storing a turn twice (a retried write whose first commit landed)
+finds them and does nothing. What the answer's status is follows from how the call ended: a stream the
+client stopped, or one that broke after some text, is `partial`; a call that failed before any text
+stores nothing, so the page's retry does not ask the question twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import case, exists, select, update
+from sqlalchemy.orm import Session
+
+from aichat.gateway.attempt import SUCCESS, CallOutcome
+from aichat.models import ChatMessage, Conversation
+from aichat.providers.base import Message
+
+from .context import FRAMING
+from .conversations import new_id
+
+TITLE_CHARS = 60  # of its first message: the title of a conversation that has none
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One question to a conversation and the ids its messages will have; carried by the call's context."""
+
+    conversation: int  # the conversation's row id
+    conversation_id: str  # its public id (c_…)
+    question: str
+    request_id: str
+    question_id: str = field(default_factory=lambda: new_id("m_"))
+    answer_id: str = field(default_factory=lambda: new_id("m_"))
+    asked_at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What is stored for a turn once its call has ended."""
+
+    turn: Turn
+    content: str
+    status: str  # complete | partial
+    answered_at: datetime
+
+
+def answer_of(outcome: CallOutcome) -> Answer | None:
+    """The answer to store for a conversation's call, or None: not a conversation's, or no text came."""
+    turn = outcome.ctx.turn
+    if not isinstance(turn, Turn):
+        return None
+    content = outcome.content or ""
+    if outcome.status == SUCCESS:
+        return Answer(turn, content, "complete", _now())
+    if not content:
+        return None  # failed before any text: the question is not stored either, the page asks again
+    return Answer(turn, content, "partial", _now())  # stopped by the client, broken, or ended by a stop
+
+
+def history(session: Session, conversation: Conversation, budget: int, max_messages: int) -> list[Message]:
+    """The newest stored messages that could fit `budget` tokens and `max_messages`, oldest first.
+
+    At most what could fit is read (every message costs at least its framing): a long conversation
+    costs no more than a short one. Cut, it starts at a question, never at an answer whose question
+    was left out.
+    """
+    limit = min(max_messages, budget // FRAMING + 1)
+    rows = session.execute(select(ChatMessage.role, ChatMessage.content)
+                           .where(ChatMessage.conversation_id == conversation.id)
+                           .order_by(ChatMessage.id.desc()).limit(limit)).all()
+    messages = [Message(role, content) for role, content in reversed(rows)]
+    if len(rows) == limit:
+        while messages and messages[0].role != "user":
+            messages.pop(0)
+    return messages
+
+
+def store(session: Session, answer: Answer) -> bool:
+    """Add the question and its answer to their conversation and commit; False when the conversation is gone.
+
+    The count, updated_at and an empty title change in one UPDATE, so turns of one conversation ending
+    at once in several processes are all counted."""
+    turn = answer.turn
+    if session.execute(select(exists().where(ChatMessage.public_id == turn.answer_id))).scalar():
+        return True  # an earlier attempt committed it
+    title = " ".join(turn.question.split())[:TITLE_CHARS]
+    changed = session.execute(
+        update(Conversation).where(Conversation.id == turn.conversation)
+        .values(message_count=Conversation.message_count + 2, updated_at=answer.answered_at,
+                title=case((Conversation.title == "", title), else_=Conversation.title))
+        .execution_options(synchronize_session=False)).rowcount
+    if not changed:
+        session.rollback()
+        return False
+    session.add_all([
+        ChatMessage(public_id=turn.question_id, conversation_id=turn.conversation, role="user",
+                    content=turn.question, status="complete", request_id=turn.request_id, created_at=turn.asked_at),
+        ChatMessage(public_id=turn.answer_id, conversation_id=turn.conversation, role="assistant",
+                    content=answer.content, status=answer.status, request_id=turn.request_id,
+                    created_at=answer.answered_at)])
+    session.commit()
+    return True
