@@ -25,7 +25,9 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 
 def upgrade():
-    with op.batch_alter_table('site', schema=None) as batch_op:
+    # SQLite may rebuild the table to add these columns: the rebuilt one keeps AUTOINCREMENT (ids never reused).
+    kwargs = {'table_kwargs': {'sqlite_autoincrement': True}} if op.get_bind().dialect.name == 'sqlite' else {}
+    with op.batch_alter_table('site', schema=None, **kwargs) as batch_op:
         batch_op.add_column(sa.Column('merge_anonymous', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('on_disconnect', sa.String(length=8), nullable=False, server_default='stop'))
         batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=True, server_default='90'))
