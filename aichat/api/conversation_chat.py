@@ -42,9 +42,9 @@ def prepare(data: dict) -> tuple[ChatRequest, ProxyOptions, Turn]:
     max_messages = min(limits.max_messages, preset.max_messages or limits.max_messages) if browser \
         else limits.max_messages
     new = req.messages[-1]
-    conversation = store.find(db.session, store.Owner(caller.site.id, caller.identity.owner), conversation_id)
-    stored = history(db.session, conversation, budget, max_messages)
-    turn = Turn(conversation.id, conversation.public_id, new.content, g.request_id)
+    row_id, stored = history(db.session, store.Owner(caller.site.id, caller.identity.owner), conversation_id,
+                             budget, max_messages)
+    turn = Turn(row_id, conversation_id, new.content, g.request_id)
     db.session.close()  # nothing more is read: the connection goes back to the pool before the upstream call
     try:
         assembled = assemble(stored, new, budget, preset.system_prompt if browser else None, max_messages)

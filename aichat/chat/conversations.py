@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from aichat.models import ChatMessage, Conversation
 
 CONVERSATION_ID_PATTERN = r"^c_[A-Za-z0-9_-]{22}$"
-_CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
+CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 ROLES = ("user", "assistant")
 STATUSES = ("complete", "partial", "error", "streaming")
 PAGE_DEFAULT, PAGE_MAX = 50, 100
@@ -95,14 +95,15 @@ def parse_cursor(cursor: str) -> tuple[datetime, str]:
 # --- reading -----------------------------------------------------------------------
 
 
-def _mine(who: Owner):
+def mine(who: Owner):
+    """The rows of this owner (site and end user)."""
     return and_(Conversation.site_id == who.site_id, Conversation.owner == who.owner)
 
 
 def page(session: Session, who: Owner, limit: int = PAGE_DEFAULT,
          before: tuple[datetime, str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the owner's conversations, the newest updated first, and the cursor of the next (or None)."""
-    query = select(Conversation).where(_mine(who))
+    query = select(Conversation).where(mine(who))
     if before is not None:
         moment, public_id = before
         query = query.where(or_(Conversation.updated_at < moment,
@@ -116,9 +117,9 @@ def page(session: Session, who: Owner, limit: int = PAGE_DEFAULT,
 
 def find(session: Session, who: Owner, public_id: str) -> Conversation:
     """The owner's conversation `public_id`; ConversationNotFound for anyone else's and for an unknown one."""
-    if not _CONVERSATION_ID.match(public_id or ""):
+    if not CONVERSATION_ID.match(public_id or ""):
         raise ConversationNotFound(public_id)
-    row = session.execute(select(Conversation).where(_mine(who), Conversation.public_id == public_id)
+    row = session.execute(select(Conversation).where(mine(who), Conversation.public_id == public_id)
                           ).scalar_one_or_none()
     if row is None:
         raise ConversationNotFound(public_id)
@@ -127,13 +128,13 @@ def find(session: Session, who: Owner, public_id: str) -> Conversation:
 
 def export(session: Session, who: Owner) -> list[dict[str, Any]]:
     """Every conversation of the owner with its messages, newest updated first (a user's copy of their data)."""
-    rows = session.execute(select(Conversation).where(_mine(who))
+    rows = session.execute(select(Conversation).where(mine(who))
                            .order_by(Conversation.updated_at.desc(), Conversation.public_id.desc())).scalars()
     found = list(rows)
     messages: dict[int, list[dict[str, Any]]] = {row.id: [] for row in found}
     if found:
         query = (select(ChatMessage).where(ChatMessage.conversation_id.in_(
-            select(Conversation.id).where(_mine(who)))).order_by(ChatMessage.id))
+            select(Conversation.id).where(mine(who)))).order_by(ChatMessage.id))
         for message in session.execute(query).scalars():
             messages.setdefault(message.conversation_id, []).append(message_dict(message))
     return [{**conversation_dict(row), "messages": messages[row.id]} for row in found]
@@ -167,7 +168,7 @@ def remove(session: Session, who: Owner, public_id: str) -> None:
 
 def erase(session: Session, who: Owner) -> int:
     """Delete every conversation of the owner (a user's erasure); how many."""
-    count = _delete(session, _mine(who))
+    count = _delete(session, mine(who))
     session.commit()
     return count
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import case, exists, select, update
+from sqlalchemy import Integer, bindparam, case, exists, select, update
 from sqlalchemy.orm import Session
 
 from aichat.gateway.attempt import SUCCESS, CallOutcome
@@ -19,7 +19,7 @@ from aichat.models import ChatMessage, Conversation
 from aichat.providers.base import Message
 
 from .context import FRAMING
-from .conversations import new_id
+from .conversations import CONVERSATION_ID, ConversationNotFound, Owner, new_id
 
 TITLE_CHARS = 60  # of its first message: the title of a conversation that has none
 
@@ -64,22 +64,36 @@ def answer_of(outcome: CallOutcome) -> Answer | None:
     return Answer(turn, content, "partial", _now())  # stopped by the client, broken, or ended by a stop
 
 
-def history(session: Session, conversation: Conversation, budget: int, max_messages: int) -> list[Message]:
-    """The newest stored messages that could fit `budget` tokens and `max_messages`, oldest first.
+# Built once (building it costs more than running it): the conversation, found only for its owner, and its newest
+# messages, in one query.
+_HISTORY = (select(Conversation.id, ChatMessage.role, ChatMessage.content)
+            .select_from(Conversation).outerjoin(ChatMessage, ChatMessage.conversation_id == Conversation.id)
+            .where(Conversation.site_id == bindparam("site_id"), Conversation.owner == bindparam("owner"),
+                   Conversation.public_id == bindparam("public_id"))
+            .order_by(ChatMessage.id.desc()).limit(bindparam("limit", type_=Integer)))
 
-    At most what could fit is read (every message costs at least its framing): a long conversation
-    costs no more than a short one. Cut, it starts at a question, never at an answer whose question
-    was left out.
+
+def history(session: Session, who: Owner, public_id: str, budget: int,
+            max_messages: int) -> tuple[int, list[Message]]:
+    """The owner's conversation `public_id` (its row id) and its newest stored messages that could fit `budget`
+    tokens and `max_messages`, oldest first; ConversationNotFound for anyone else's and for an unknown one.
+
+    One query on the request path, past the ORM (this is the chat path's only read). At most what could fit
+    is read (every message costs at least its framing): a long conversation costs no more than a short one.
+    Cut, it starts at a question, never at an answer whose question was left out.
     """
+    if not CONVERSATION_ID.match(public_id or ""):
+        raise ConversationNotFound(public_id)
     limit = min(max_messages, budget // FRAMING + 1)
-    rows = session.execute(select(ChatMessage.role, ChatMessage.content)
-                           .where(ChatMessage.conversation_id == conversation.id)
-                           .order_by(ChatMessage.id.desc()).limit(limit)).all()
-    messages = [Message(role, content) for role, content in reversed(rows)]
+    rows = session.connection().execute(_HISTORY, {"site_id": who.site_id, "owner": who.owner,
+                                                   "public_id": public_id, "limit": limit}).all()
+    if not rows:
+        raise ConversationNotFound(public_id)
+    messages = [Message(role, content) for _, role, content in reversed(rows) if role is not None]
     if len(rows) == limit:
         while messages and messages[0].role != "user":
             messages.pop(0)
-    return messages
+    return rows[0][0], messages
 
 
 def store(session: Session, answer: Answer) -> bool:
