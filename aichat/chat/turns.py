@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import Integer, bindparam, case, exists, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aichat.gateway.attempt import SUCCESS, CallOutcome
@@ -100,24 +101,33 @@ def store(session: Session, answer: Answer) -> bool:
     """Add the question and its answer to their conversation and commit; False when the conversation is gone.
 
     The count, updated_at and an empty title change in one UPDATE, so turns of one conversation ending
-    at once in several processes are all counted."""
+    at once in several processes are all counted. Both messages go in one INSERT past the ORM; a retried
+    write whose first commit landed meets the answer's unique id and does nothing."""
     turn = answer.turn
-    if session.execute(select(exists().where(ChatMessage.public_id == turn.answer_id))).scalar():
-        return True  # an earlier attempt committed it
     title = " ".join(turn.question.split())[:TITLE_CHARS]
-    changed = session.execute(
-        update(Conversation).where(Conversation.id == turn.conversation)
-        .values(message_count=Conversation.message_count + 2, updated_at=answer.answered_at,
-                title=case((Conversation.title == "", title), else_=Conversation.title))
-        .execution_options(synchronize_session=False)).rowcount
-    if not changed:
+    try:
+        changed = session.execute(
+            update(Conversation).where(Conversation.id == turn.conversation)
+            .values(message_count=Conversation.message_count + 2, updated_at=answer.answered_at,
+                    title=case((Conversation.title == "", title), else_=Conversation.title))
+            .execution_options(synchronize_session=False)).rowcount
+        if not changed:
+            session.rollback()
+            return False
+        session.connection().execute(_MESSAGES, [
+            {"public_id": turn.question_id, "conversation_id": turn.conversation, "role": "user",
+             "content": turn.question, "status": "complete", "request_id": turn.request_id,
+             "created_at": turn.asked_at},
+            {"public_id": turn.answer_id, "conversation_id": turn.conversation, "role": "assistant",
+             "content": answer.content, "status": answer.status, "request_id": turn.request_id,
+             "created_at": answer.answered_at}])
+        session.commit()
+    except IntegrityError:
         session.rollback()
-        return False
-    session.add_all([
-        ChatMessage(public_id=turn.question_id, conversation_id=turn.conversation, role="user",
-                    content=turn.question, status="complete", request_id=turn.request_id, created_at=turn.asked_at),
-        ChatMessage(public_id=turn.answer_id, conversation_id=turn.conversation, role="assistant",
-                    content=answer.content, status=answer.status, request_id=turn.request_id,
-                    created_at=answer.answered_at)])
-    session.commit()
+        if session.execute(select(exists().where(ChatMessage.public_id == turn.answer_id))).scalar():
+            return True  # an earlier attempt committed it
+        raise
     return True
+
+
+_MESSAGES = ChatMessage.__table__.insert()

@@ -384,3 +384,25 @@ def test_a_finishing_answer_still_ends_at_the_stop_deadline_and_is_stored_partia
     assert answer["status"] == "partial" and answer["content"].startswith("token")
     (row,) = usage_rows(app, at_least=1)
     assert (row["status"], row["error_code"], row["conversation_id"]) == ("error", "server_shutting_down", cid)
+
+
+def test_a_turn_written_twice_is_stored_once_and_a_removed_conversation_takes_none(app):
+    """A retried write whose first commit landed (the answer's id is taken) adds nothing and counts nothing."""
+    from datetime import datetime, timezone
+
+    from aichat.chat.turns import store as store_turn
+
+    shop = shop_with(app)
+    client, me = app.test_client(), page(shop, session=new_session())
+    cid = new_conversation(client, me)
+    with app.app_context():
+        row_id = db.session.execute(db.select(Conversation.id).where(Conversation.public_id == cid)).scalar_one()
+        answer = Answer(Turn(row_id, cid, "Twice?", "req-twice"), "Once.", "complete", datetime.now(timezone.utc))
+        assert store_turn(db.session, answer) and store_turn(db.session, answer)
+    after = stored(client, me, cid)
+    assert [m["content"] for m in after["messages"]] == ["Twice?", "Once."] and after["message_count"] == 2
+    assert client.delete(f"{BASE}/{cid}", headers=me).status_code == 204
+    with app.app_context():
+        gone = Answer(Turn(row_id, cid, "Still there?", "req-gone"), "No.", "complete", datetime.now(timezone.utc))
+        assert store_turn(db.session, gone) is False
+        assert db.session.execute(db.select(db.func.count()).select_from(ChatMessage)).scalar() == 0
