@@ -61,6 +61,15 @@ def create():
     return jsonify(store.create(db.session, _owner(), title)), 201
 
 
+@bp.get("/settings")
+@browser_or_client_key
+def settings():
+    """The site's conversation settings, which the widget follows; no end user needed, no database read."""
+    site = g.caller.site
+    return jsonify({"on_disconnect": site.on_disconnect, "merge_anonymous": site.merge_anonymous,
+                    "retention_days": site.retention_days})
+
+
 @bp.get("/<conversation_id>")
 @browser_or_client_key
 @end_user_required
