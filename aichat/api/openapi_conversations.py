@@ -148,8 +148,12 @@ def paths() -> dict:
         },
         f"{BASE}/export": {"get": _operation("Every conversation of the end user with its messages",
                                              _json("ConversationExport"), *common)},
-        f"{BASE}/settings": {"get": _operation(
-            "The site's conversation settings (no end user needed)", _json("ConversationSettings"), 400, 401, 403)},
+        f"{BASE}/settings": {"get": {
+            "summary": "The site's conversation settings, for any page of the site (end-user headers are not read)",
+            "security": SECURITY, "responses": {
+                **_json("ConversationSettings"), **_errors(403),
+                "401": {"description": "a bad client key (invalid_api_key)",
+                        "content": {"application/json": {"schema": _ref("Error")}}}}}},
         f"{BASE}/claim": {"post": _operation(
             "Move this browser session's conversations to its signed-in user (needs both headers)",
             _json("Claimed"), *common, 409)},

@@ -55,17 +55,29 @@ def test_it_reads_no_database(app, shop):
     assert statements == []
 
 
-def test_strangers_and_bad_end_users_are_refused_as_on_every_endpoint(app, shop):
+def test_strangers_are_refused_and_end_user_headers_are_not_read(app, shop):
     client = app.test_client()
     stranger = client.get(SETTINGS, headers={"Origin": "https://evil.example.net"})
     assert (stranger.status_code, stranger.json["error"]["code"]) == (403, "origin_not_allowed")
     assert "Access-Control-Allow-Origin" not in stranger.headers
+    assert_documented(client, stranger, SETTINGS, "get")
     preflight = client.options(SETTINGS, headers={"Origin": shop.origin, "Access-Control-Request-Method": "GET",
-                                                  "Access-Control-Request-Headers": "x-aichat-site, x-aichat-session"})
+                                                  "Access-Control-Request-Headers": "x-aichat-site"})
     assert preflight.status_code == 204
-    bad = client.get(SETTINGS, headers=page(shop, session="short"))
-    assert (bad.status_code, bad.json["error"]["code"]) == (400, "invalid_session")
-    assert_documented(client, bad, SETTINGS, "get")
-    forged = client.get(SETTINGS, headers=page(shop, token="hmac:u-1:" + "0" * 64))
-    assert (forged.status_code, forged.json["error"]["code"]) == (401, "invalid_user_token")
+    # The settings are the site's, the same for every visitor: a stale token or a bad session changes nothing.
+    for visitor in (page(shop, session="short"), page(shop, token="hmac:u-1:" + "0" * 64)):
+        assert client.get(SETTINGS, headers=visitor).json["on_disconnect"] == "stop"
+    bad_key = client.get(SETTINGS, headers={"Authorization": "Bearer aic_live_nope"})
+    assert (bad_key.status_code, bad_key.json["error"]["code"]) == (401, "invalid_api_key")
+    assert_documented(client, bad_key, SETTINGS, "get")
     assert client.patch(SETTINGS, json={"title": "x"}, headers=page(shop, session=new_session())).status_code == 404
+
+
+def test_a_site_without_anonymous_visitors_tells_its_pages_too(app):
+    closed = make_site(app, "members.example.com", on_disconnect="finish")
+    with app.app_context():
+        sites.update_site(db.session, closed.domain, allow_anonymous=False)
+    runtime_of(app).tenancy.poll()
+    assert app.test_client().get(f"{BASE}", headers=page(closed, session=new_session())).status_code == 401
+    assert app.test_client().get(SETTINGS, headers=page(closed)).json["on_disconnect"] == "finish", \
+        "the page learns how its signed-in visitors' answers end before anyone signs in"
