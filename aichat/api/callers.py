@@ -84,6 +84,20 @@ def browser_or_client_key(view):
     return wrapper
 
 
+def site_caller(view):
+    """A server with a client key, or a browser page of a site, whoever its visitor (the end-user headers are not
+    read): for what any page of the site may know, such as its conversation settings."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        directory = runtime_of().directory
+        token = bearer_token()
+        g.caller = key_caller(directory, token) if token else browser_caller(directory, visitor=False)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 def key_caller(directory: Directory, token: str) -> Caller:
     """The caller holding client key `token`; 401 for a key that is unknown, revoked or expired, 403 for a
     disabled site. The messages never repeat the key."""
@@ -103,8 +117,9 @@ def key_caller(directory: Directory, token: str) -> Caller:
                   identity.end_user if identity else None, identity)
 
 
-def browser_caller(directory: Directory) -> Caller:
-    """The site of a browser request: named by its publishable key, else found by its Origin.
+def browser_caller(directory: Directory, visitor: bool = True) -> Caller:
+    """The site of a browser request: named by its publishable key, else found by its Origin; with `visitor`,
+    the end user it names too, who must be signed in on a site without anonymous visitors.
 
     Our own pages (the demo) and callers that send no Origin belong to the local site: to refuse them,
     disable the local site (`flask sites disable localhost`) or its anonymous use.
@@ -129,6 +144,8 @@ def browser_caller(directory: Directory) -> Caller:
         site = directory.local_site
     _enabled(site)
     _admitted(site)
+    if not visitor:
+        return Caller(BROWSER, site, None, origin, request.remote_addr)
     identity = browser_identity(site)
     if not site.allow_anonymous and (identity is None or identity.user is None):
         raise ApiError(401, "sign_in_required", f"site {site.domain} does not serve anonymous visitors")

@@ -16,7 +16,7 @@ from aichat.extensions import csrf, db
 from aichat.models.chat import TITLE_MAX
 
 from . import validation
-from .callers import browser_or_client_key, end_user_required
+from .callers import browser_or_client_key, end_user_required, site_caller
 from .errors import ApiError
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
@@ -59,6 +59,15 @@ def create():
     """A new, empty conversation."""
     title = _title(_body(required=False), required=False)
     return jsonify(store.create(db.session, _owner(), title)), 201
+
+
+@bp.get("/settings")
+@site_caller
+def settings():
+    """The site's conversation settings, which the widget follows; any page of the site may ask, no database read."""
+    site = g.caller.site
+    return jsonify({"on_disconnect": site.on_disconnect, "merge_anonymous": site.merge_anonymous,
+                    "retention_days": site.retention_days})
 
 
 @bp.get("/<conversation_id>")

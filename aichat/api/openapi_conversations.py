@@ -9,6 +9,7 @@ from __future__ import annotations
 from aichat.chat import conversations as store
 from aichat.chat import identity
 from aichat.models.chat import TITLE_MAX
+from aichat.tenancy.specs import ON_DISCONNECT_MODES
 
 from . import conversations as views
 
@@ -50,6 +51,15 @@ def schemas() -> dict:
                                  "The newest updated first."),
         "ConversationExport": _obj({"conversations": {"type": "array", "items": _ref("ConversationWithMessages")}},
                                    "Every conversation of the end user, the newest updated first."),
+        "ConversationSettings": _obj(
+            {"on_disconnect": {"enum": list(ON_DISCONNECT_MODES),
+                               "description": "stop: a conversation's answer ends when its client goes; finish: the "
+                                              "gateway finishes and stores it"},
+             "merge_anonymous": {"type": "boolean",
+                                 "description": "whether a session's conversations may move to its user (claim)"},
+             "retention_days": {"type": ["integer", "null"], "minimum": 1,
+                                "description": "idle conversations are deleted after this many days; null: kept"}},
+            "The site's conversation settings."),
         "Claimed": _obj({"claimed": {"type": "integer", "minimum": 0}}, "How many conversations moved."),
     }
 
@@ -138,6 +148,12 @@ def paths() -> dict:
         },
         f"{BASE}/export": {"get": _operation("Every conversation of the end user with its messages",
                                              _json("ConversationExport"), *common)},
+        f"{BASE}/settings": {"get": {
+            "summary": "The site's conversation settings, for any page of the site (end-user headers are not read)",
+            "security": SECURITY, "responses": {
+                **_json("ConversationSettings"), **_errors(403),
+                "401": {"description": "a bad client key (invalid_api_key)",
+                        "content": {"application/json": {"schema": _ref("Error")}}}}}},
         f"{BASE}/claim": {"post": _operation(
             "Move this browser session's conversations to its signed-in user (needs both headers)",
             _json("Claimed"), *common, 409)},

@@ -137,7 +137,8 @@ def test_one_user_on_two_browsers_shares_one_list_that_no_one_else_sees(signed_i
     assert s.titles_of("alice") == ["Kyoto in spring"]
     # The turn itself, stored by the gateway when the call ended, opens on the other browser.
     second.locator("aichat-widget .history .pick").first.click()
-    second.wait_for_function(f"() => {SHADOW}.querySelectorAll('.log .message').length >= 2")
+    second.wait_for_function(f"() => !{SHADOW}.querySelector('.log').hidden "
+                             f"&& {SHADOW}.querySelectorAll('.log .message').length >= 2")
     assert second.locator("aichat-widget .log .message .body").all_inner_texts() == [
         "Plan a trip to Kyoto", "Kyoto in spring: temples, gardens and cherry blossoms."]
 
@@ -175,7 +176,7 @@ def test_a_refused_token_is_dropped_and_the_widget_goes_on_anonymously(signed_in
     page = browser_page()
     refusals, user_headers = [], []
     page.on("response", lambda r: r.status >= 400 and refusals.append((r.status, r.url, r.json()["error"]["code"])))
-    page.on("request", lambda r: "/api/v1/" in r.url and r.method != "OPTIONS"
+    page.on("request", lambda r: "/api/v1/" in r.url and r.method != "OPTIONS" and "/settings" not in r.url
             and user_headers.append((r.url, r.headers.get("x-aichat-user"))))
     if how == "data-user-token":
         load(page, s.host.url(user_token=token))

@@ -77,6 +77,15 @@ export interface ConversationWithMessages extends Conversation {
   messages: Message[];
 }
 
+export interface ConversationSettings {
+  /** "finish": the gateway finishes and stores a conversation's answer when its page goes; "stop": it stops. */
+  on_disconnect: "stop" | "finish";
+  /** Whether claimConversations() may move a session's conversations to its signed-in user. */
+  merge_anonymous: boolean;
+  /** Idle conversations are deleted after this many days; null: kept until deleted. */
+  retention_days: number | null;
+}
+
 interface CallOptions {
   signal?: AbortSignal;
 }
@@ -92,6 +101,7 @@ export declare class Client {
   resetSession(): string;
   setUserToken(token: string | null): void;
   chat(params: ChatParams): ChatStream;
+  conversationSettings(options?: CallOptions): Promise<ConversationSettings>;
   listConversations(options?: CallOptions & { limit?: number; before?: string }):
     Promise<{ conversations: Conversation[]; next: string | null }>;
   createConversation(options?: CallOptions & { title?: string }): Promise<Conversation>;

@@ -95,6 +95,12 @@ export class Client {
     throw new NetworkError("the answer was cut off before it ended", { code: "stream_cut" });
   }
 
+  /** The site's conversation settings, the same for every visitor: `{on_disconnect, merge_anonymous,
+   * retention_days}`. */
+  conversationSettings({ signal } = {}) {
+    return this._json("GET", `${CONVERSATIONS}/settings`, undefined, signal, false);
+  }
+
   /** The caller's conversations, newest first: `{conversations, next}`. */
   listConversations({ limit, before, signal } = {}) {
     const query = new URLSearchParams();
@@ -134,8 +140,8 @@ export class Client {
     return this._json("DELETE", CONVERSATIONS, undefined, signal);
   }
 
-  async _json(method, path, body, signal) {
-    const response = await this._send(method, path, body, signal);
+  async _json(method, path, body, signal, visitor = true) {
+    const response = await this._send(method, path, body, signal, visitor);
     if (response.status === 204) return null;
     try {
       return await response.json();
@@ -144,9 +150,10 @@ export class Client {
     }
   }
 
-  async _send(method, path, body, signal) {
-    const headers = { "X-AIChat-Site": this.site, "X-AIChat-Session": this.sessionId };
-    if (this.userToken) headers["X-AIChat-User"] = this.userToken;
+  async _send(method, path, body, signal, visitor = true) {
+    const headers = { "X-AIChat-Site": this.site };
+    if (visitor) headers["X-AIChat-Session"] = this.sessionId;
+    if (visitor && this.userToken) headers["X-AIChat-User"] = this.userToken;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {

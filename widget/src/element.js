@@ -2,12 +2,13 @@
 // through a <link> in the shadow root, so a host page's strict CSP needs no 'unsafe-inline' and neither
 // side's CSS reaches the other. Model text goes through render.js only.
 
-import { AuthError, BudgetExhaustedError, NetworkError, RateLimitedError, UpstreamError } from "./errors.js";
+import { AuthError, BudgetExhaustedError, NetworkError, NotFoundError, RateLimitedError, UpstreamError } from "./errors.js";
 import { focusables, h, icon } from "./dom.js";
+import { PendingTurns, awaitStored, holds, storedCount } from "./finishing.js";
 import { ConversationList } from "./history.js";
 import { pickLocale, translator } from "./i18n.js";
 import { renderMarkdown } from "./render.js";
-import { LocalStore, RemoteStore } from "./store.js";
+import { LocalStore, RemoteStore, fromGateway } from "./store.js";
 
 const THEMES = ["light", "dark", "auto"];
 const SIGNED_OUT = new Set(["invalid_user_token", "user_token_expired"]);
@@ -18,6 +19,10 @@ export class AIChatElement extends HTMLElement {
   configure(options) {
     Object.assign(this, { emit: () => {}, ...options });
     this.local = new LocalStore(options.storage, this.client.site);
+    // An anonymous visitor's conversations on a site that finishes answers: on the gateway, under the session.
+    this.shared = new RemoteStore(this.client);
+    this.pending = new PendingTurns(options.storage, this.client.site);
+    this.settings = null;
     // Signed in from the start (data-user-token): the gateway holds the conversations.
     this.store = this.client.userToken ? new RemoteStore(this.client) : this.local;
     this.locale = pickLocale(options.locale, document.documentElement.lang, ...(navigator.languages || []));
@@ -40,7 +45,7 @@ export class AIChatElement extends HTMLElement {
     this.setTheme(this.theme);
     this.applyLocale();
     this.listen();
-    this.ready = this.restore().then(() => this.emit("ready", {}), (err) => this.fail(err));
+    this.ready = this.learn().then(() => this.restore()).then(() => this.emit("ready", {}), (err) => this.fail(err));
   }
 
   build() {
@@ -81,7 +86,7 @@ export class AIChatElement extends HTMLElement {
     this.newButton.addEventListener("click", () => this.newConversation());
     this.historyButton.addEventListener("click", () => this.history.show(this.history.hidden));
     this.retryButton.addEventListener("click", () => this.retry());
-    this.stopButton.addEventListener("click", () => this.stop());
+    this.stopButton.addEventListener("click", () => this.stop(true));
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.send(this.input.value);
@@ -100,7 +105,10 @@ export class AIChatElement extends HTMLElement {
     });
     window.addEventListener("offline", () => this.streaming || this.showState("offline", { retry: false }));
     // A page left mid-answer keeps what arrived, marked as cut short.
+    // The load cut short as the page goes then fails like a lost connection: it stays "partial".
+    window.addEventListener("pageshow", () => (this.leaving = false));
     window.addEventListener("pagehide", () => {
+      this.leaving = true;
       if (!this.streaming || this.store.remote) return;
       this.streaming.answer.status = "partial";
       this.store.save(this.conversation);
@@ -186,9 +194,30 @@ export class AIChatElement extends HTMLElement {
   }
 
   // ---- conversations -------------------------------------------------------------------------
+  /** The site's settings, asked once a page (again after a failure); anonymous visitors follow on_disconnect. */
+  async learn() {
+    if (!this.settings) {
+      try {
+        this.settings = await this.client.conversationSettings();
+      } catch {
+        // an older gateway, or unreachable: the browser keeps anonymous conversations, as on a `stop` site
+      }
+    }
+    if (!this.client.userToken && this.store === this.local) this.store = this.anonymous();
+  }
+
+  /** Where an anonymous visitor's conversations live: on the gateway when it finishes answers, else here. */
+  anonymous() {
+    return this.finishes ? this.shared : this.local;
+  }
+
+  get finishes() {
+    return !!this.settings && this.settings.on_disconnect === "finish";
+  }
+
   async restore() {
     try {
-      this.conversation = (await this.store.current()) || (await this.store.create());
+      this.conversation = (await this.inFlight()) || (await this.store.current()) || (await this.store.create());
     } catch (err) {
       if (!this.store.remote) throw err;
       // A refused token: fail() drops it and switches. Anything else: this browser's own conversations for now.
@@ -199,21 +228,99 @@ export class AIChatElement extends HTMLElement {
     }
     for (const m of this.conversation.messages) if (m.status === "streaming") m.status = "partial";
     this.renderConversation();
+    this.resume();
   }
 
+  /** The conversation of the latest turn still being finished (a reload mid-answer), when it is the caller's. */
+  async inFlight() {
+    const turn = this.store.remote && this.finishes ? this.pending.latest() : null;
+    if (!turn) return null;
+    try {
+      const conversation = await this.store.get(turn.id);
+      await this.store.select(turn.id);
+      return conversation;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      this.pending.remove(turn.id);  // deleted, or someone else's (another visitor of this browser)
+      return null;
+    }
+  }
+
+  /** Show the question of a turn of this conversation that the gateway is still finishing, and wait for it. */
+  resume() {
+    const conversation = this.conversation;
+    const turn = this.store.remote && this.finishes && conversation.id ? this.pending.get(conversation.id) : null;
+    if (!turn || this.streaming) return;
+    if (holds(conversation.messages, turn)) return this.pending.remove(turn.id);
+    conversation.messages.push({ role: "user", content: turn.question, status: "complete" });
+    this.renderConversation();
+    return this.awaitAnswer(conversation, turn);
+  }
+
+  /** Read the conversation until the gateway has stored `turn`, then show it; give up after a while. */
+  async awaitAnswer(conversation, turn) {
+    const controller = new AbortController();
+    const waiting = (this.streaming = { controller, answer: null });
+    this.setBusy(true);
+    this.showState("finishing", { retry: false });
+    let state = "unfinished";
+    try {
+      const stored = await awaitStored(this.client, turn, controller.signal);
+      if (stored && conversation === this.conversation) {
+        this.conversation = fromGateway(stored);
+        this.renderConversation();
+        const answer = this.conversation.messages.at(-1);
+        this.emit("message", { role: "assistant", content: answer.content, conversationId: stored.id });
+        state = null;
+      }
+    } catch (err) {
+      state = err && err.name === "AbortError" ? (waiting.stopped ? "unfinished" : undefined) : err;
+    } finally {
+      this.pending.remove(turn.id);
+      if (this.streaming === waiting) {
+        this.streaming = null;
+        this.setBusy(false);
+      }
+    }
+    // Not over another conversation shown meanwhile (the stored one replaced `conversation` on purpose).
+    if (state === undefined || (state && conversation !== this.conversation)) return;
+    if (state && typeof state !== "string") this.fail(state);
+    else this.showState(state);
+  }
+
+  /** Switch to `store` (or the store a promise gives): the panel is cleared at once, so a state shown after this
+   * call (a refused token's) stays while the store is made ready. */
   async useStore(store) {
     this.stop();
-    this.store = store;
     this.showState(null);
     this.history.show(false);
+    this.store = await store;
     await this.restore();
   }
 
   /** Act for a signed-in user (the gateway's conversations), or with null for this browser's own again. This
-   * browser's anonymous conversations stay in its localStorage, untouched: they are back after logout(). */
+   * browser's anonymous conversations stay where they are (its localStorage, or on a site that finishes answers
+   * the gateway, under its session): they are back after logout(). */
   async setUser(token) {
+    const wasAnonymous = this.store === this.shared;
     this.client.setUserToken(token || null);
-    return this.useStore(token ? new RemoteStore(this.client) : this.local);
+    return this.useStore(this.storeFor(token, wasAnonymous));
+  }
+
+  async storeFor(token, wasAnonymous) {
+    if (!token) {
+      await this.learn();
+      return this.anonymous();
+    }
+    // Signing in on a site that keeps anonymous conversations on the gateway: they go to the user, if it allows.
+    if (wasAnonymous && this.settings.merge_anonymous) {
+      try {
+        await this.client.claimConversations();
+      } catch {
+        // a refused token is met again as the conversations load; otherwise they stay with the session
+      }
+    }
+    return new RemoteStore(this.client);
   }
 
   async newConversation() {
@@ -228,9 +335,14 @@ export class AIChatElement extends HTMLElement {
   /** Forget this browser's anonymous conversations and session. */
   async reset() {
     this.stop();
+    const anonymous = !this.client.userToken;
+    // On the gateway (a site that finishes answers), the session's conversations are erased before it goes.
+    if (anonymous && this.store === this.shared) await this.act(() => this.client.eraseConversations());
     await this.local.clear();
+    await this.shared.clear();
+    this.pending.clear();
     this.client.resetSession();
-    if (this.store === this.local) await this.newConversation();
+    if (anonymous) await this.newConversation();
   }
 
   select(id) {
@@ -241,6 +353,7 @@ export class AIChatElement extends HTMLElement {
       this.history.show(false);
       this.renderConversation();
       this.input.focus();
+      this.resume();
     });
   }
 
@@ -276,8 +389,11 @@ export class AIChatElement extends HTMLElement {
     await this.turn();
   }
 
-  stop() {
-    if (this.streaming) this.streaming.controller.abort();
+  /** Stop the answer (or the wait for one); `byVisitor` when the stop button asked. */
+  stop(byVisitor = false) {
+    if (!this.streaming) return;
+    this.streaming.stopped = byVisitor;
+    this.streaming.controller.abort();
   }
 
   async turn() {
@@ -291,8 +407,19 @@ export class AIChatElement extends HTMLElement {
     this.setBusy(true);
     let view = null;
     let failure = null;
+    // The gateway finishes this answer even if the page goes: remember the turn until it ends here.
+    const finishing = store.remote && this.finishes;
+    let turn = null;
+    let wait = false;
     try {
       await store.save(conversation);
+      if (finishing) {
+        let asked = conversation.messages.length - 1;
+        while (asked > 0 && conversation.messages[asked].role !== "user") asked--;
+        this.pending.add(conversation.id, conversation.messages[asked].content,
+                         storedCount(conversation.messages.slice(0, asked)));
+        turn = this.pending.get(conversation.id);
+      }
       const params = { ...store.chatParams(conversation), model: this.model, signal: controller.signal };
       conversation.messages.push(answer);
       view = this.messageView(answer);
@@ -309,19 +436,27 @@ export class AIChatElement extends HTMLElement {
       this.emit("message", { role: "assistant", content: answer.content, conversationId: conversation.id,
                              usage: result.usage });
     } catch (err) {
-      answer.status = err && err.name === "AbortError" ? "partial" : "error";
+      answer.status = (err && err.name === "AbortError") || this.leaving ? "partial" : "error";
       if (answer.status === "error") failure = err;
+      // The connection broke (or the page is going), not the gateway: it is finishing the answer; wait for it.
+      wait = !!turn && !controller.signal.aborted && (err instanceof NetworkError || answer.status === "partial");
     } finally {
       cancelAnimationFrame(this.frame);
       this.frame = 0;
       this.streaming = null;
       this.setBusy(false);
+      if (turn && !wait) this.pending.remove(turn.id);
       if (answer.status === "error" && !answer.content) {
         conversation.messages = conversation.messages.filter((m) => m !== answer);
         if (view) view.remove();
       } else if (view) {
         this.renderMessage(view, answer);
       }
+    }
+    if (wait) {
+      conversation.messages = conversation.messages.filter((m) => m !== answer);
+      if (view) view.remove();
+      return conversation === this.conversation ? this.awaitAnswer(conversation, turn) : undefined;
     }
     // Shown once the failed answer is gone: the retry button is offered for a question left unanswered.
     const switching = failure ? this.fail(failure) : null;

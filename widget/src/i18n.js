@@ -32,6 +32,8 @@ const STRINGS = {
     signedOut: "Your sign-in is no longer valid here; you are chatting anonymously.",
     badRequest: "The message could not be sent.",
     network: "The connection was lost.",
+    finishing: "The answer is being finished…",
+    unfinished: "The answer could not be recovered. Try again.",
   },
   "zh-CN": {
     title: "聊天",
@@ -64,6 +66,8 @@ const STRINGS = {
     signedOut: "登录已失效，你现在以匿名身份聊天。",
     badRequest: "消息无法发送。",
     network: "连接已中断。",
+    finishing: "回答正在生成中，请稍候…",
+    unfinished: "未能取回回答，请重试。",
   },
 };
 

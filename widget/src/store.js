@@ -144,7 +144,14 @@ export class LocalStore {
   }
 }
 
-/** A signed-in user's conversations on the gateway (the source of truth). */
+/** A conversation as the gateway sends it, as the widget holds it. */
+export function fromGateway(c) {
+  return { id: c.id, title: c.title, messages: c.messages.map((m) => ({ role: m.role, content: m.content,
+                                                                       status: m.status })) };
+}
+
+/** Conversations on the gateway (the source of truth): a signed-in user's, or on a site that finishes answers
+ * (on_disconnect = finish) an anonymous session's. */
 export class RemoteStore {
   constructor(client) {
     this.client = client;
@@ -159,9 +166,7 @@ export class RemoteStore {
   }
 
   async get(id) {
-    const c = await this.client.getConversation(id);
-    return { id: c.id, title: c.title, messages: c.messages.map((m) => ({ role: m.role, content: m.content,
-                                                                         status: m.status })) };
+    return fromGateway(await this.client.getConversation(id));
   }
 
   async current() {
