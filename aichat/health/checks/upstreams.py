@@ -34,9 +34,11 @@ def encryption(app: Flask) -> Check:
     stored = db.session.execute(select(func.count()).select_from(UpstreamKey)).scalar()
     secrets = _identity_secrets()
     if (stored or secrets) and keyring is None:
-        return Check("encryption", FAIL, f"{_keys(stored)} and {len(secrets)} identity secrets stored, but "
-                                         f"AICHAT_ENCRYPTION_KEY is unset and {path} is missing: set "
-                                         f"AICHAT_ENCRYPTION_KEY to the key they were stored under")
+        kept = " and ".join(filter(None, (_keys(stored) if stored else "",
+                                          f"{len(secrets)} identity secret{'s' if len(secrets) != 1 else ''}"
+                                          if secrets else "")))
+        return Check("encryption", FAIL, f"{kept} stored, but AICHAT_ENCRYPTION_KEY is unset and {path} is "
+                                         f"missing: set AICHAT_ENCRYPTION_KEY to the key they were stored under")
     sites = sorted({domain for domain, token in secrets if not _opens(keyring, token)})
     if sites:
         return Check("encryption", FAIL, f"the identity secret of {', '.join(sites[:MAX_NAMED])} cannot be decrypted "
