@@ -13,11 +13,13 @@ from flask import Blueprint, g, jsonify, request
 
 from aichat.chat import conversations as store
 from aichat.extensions import csrf, db
+from aichat.limits import LimitExceeded
+from aichat.runtime import runtime_of
 from aichat.models.chat import TITLE_MAX
 
 from . import validation
 from .callers import browser_or_client_key, end_user_required, site_caller
-from .errors import ApiError
+from .errors import ApiError, limit_exceeded
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 csrf.exempt(bp)  # JSON from pages on other sites, no cookies: origins and end-user headers are checked instead
@@ -29,6 +31,19 @@ TITLE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 _TITLE = re.compile(TITLE_PATTERN)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WHOLE = re.compile(r"[0-9]{1,6}")
+
+
+@bp.before_request
+def _limited():
+    """A change (create, rename, delete …) counts against the gateway's limit per client address, as a chat
+    request does: a page cannot make conversations without bound. Reading them does not count."""
+    if request.method not in ("POST", "PATCH", "DELETE"):
+        return None
+    try:
+        runtime_of().quota.count_address(request.remote_addr)
+    except LimitExceeded as exc:
+        raise limit_exceeded(exc) from None
+    return None
 
 
 @bp.after_request

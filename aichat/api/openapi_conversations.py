@@ -97,6 +97,7 @@ _MEANING = {
     409: "the site keeps anonymous conversations apart from its users' (merge_disabled)",
     413: f"the body is larger than {views.BODY_MAX} bytes (body_too_large)",
     415: "the body is not application/json",
+    429: "a change over the gateway's limit per client address (rate_limited, the limit named, Retry-After)",
     503: "the database cannot be reached",
 }
 
@@ -143,8 +144,8 @@ def paths() -> dict:
             "get": _operation("The end user's conversations, newest updated first (keyset paging)",
                               _json("ConversationPage"), *common, parameters=page),
             "post": _operation("Start a conversation", _json("Conversation", "201", "created"), *common, 413, 415,
-                               body=_title_body(required=False)),
-            "delete": _operation("Erase every conversation of the end user", NO_CONTENT, *common),
+                               429, body=_title_body(required=False)),
+            "delete": _operation("Erase every conversation of the end user", NO_CONTENT, *common, 429),
         },
         f"{BASE}/export": {"get": _operation("Every conversation of the end user with its messages",
                                              _json("ConversationExport"), *common)},
@@ -156,12 +157,12 @@ def paths() -> dict:
                         "content": {"application/json": {"schema": _ref("Error")}}}}}},
         f"{BASE}/claim": {"post": _operation(
             "Move this browser session's conversations to its signed-in user (needs both headers)",
-            _json("Claimed"), *common, 409)},
+            _json("Claimed"), *common, 409, 429)},
         f"{BASE}/{{conversation_id}}": {
             "get": _operation("A conversation with its messages", _json("ConversationWithMessages"), *common, 404,
                               parameters=[ID]),
-            "patch": _operation("Rename a conversation", _json("Conversation"), *common, 404, 413, 415,
+            "patch": _operation("Rename a conversation", _json("Conversation"), *common, 404, 413, 415, 429,
                                 parameters=[ID], body=_title_body(required=True)),
-            "delete": _operation("Delete a conversation", NO_CONTENT, *common, 404, parameters=[ID]),
+            "delete": _operation("Delete a conversation", NO_CONTENT, *common, 404, 429, parameters=[ID]),
         },
     }

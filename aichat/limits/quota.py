@@ -154,6 +154,18 @@ class Quota:
             raise LimitExceeded(counter, values[refused], now, currencies[counter.owner])
         return Reservation(found, values, currencies, now)
 
+    def count_address(self, ip: str | None) -> Reservation | None:
+        """Count one request against the gateway's limits per address alone (a request that is not a chat, such
+        as a conversation's change), or raise LimitExceeded; None when there is nothing to count."""
+        if not ip or not self.per_address:
+            return None
+        now = self._clock()
+        found = address_counters(self.per_address, ip, self.windows, now)
+        refused, values = self.store.reserve(found, now)
+        if refused >= 0:
+            raise LimitExceeded(found[refused], values[refused], now, "")
+        return Reservation(found, values, {"gateway": ""}, now)
+
     def settle(self, reservation: Reservation, tokens: int, cost: Decimal | None, currency: str | None) -> None:
         """The call is over: its real tokens and exact cost replace the estimates (once)."""
         if not reservation.claim():

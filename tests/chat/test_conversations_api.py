@@ -327,3 +327,23 @@ def test_a_user_id_that_is_not_ascii_is_one_owner_from_a_backend_and_a_page(app,
     listed = client.get(BASE, headers=page(shop, token=token))
     assert [c["id"] for c in listed.json["conversations"]] == [made.json["id"]]
     assert client.get(BASE, headers=page(shop, token=user_token(shop, "josé"))).json["conversations"] == [made.json]
+
+
+def test_changes_count_against_the_limit_per_address_and_reading_does_not(make_app):
+    """A page cannot make conversations without bound: creating, renaming and deleting count against
+    AICHAT_RATE_LIMIT per client address, like chat requests; listing and reading never do."""
+    from tests.chat.conftest import ENCRYPTION_KEY
+
+    app = make_app(AICHAT_CONFIG_POLL_INTERVAL=0, AICHAT_ENCRYPTION_KEY=[ENCRYPTION_KEY], AICHAT_RATE_LIMIT="3/minute")
+    shop = make_site(app, "shop.example.com")
+    client, me = app.test_client(), page(shop, session=new_session())
+    made = [client.post(BASE, json={}, headers=me) for _ in range(2)]
+    assert [r.status_code for r in made] == [201, 201]
+    assert all(client.get(BASE, headers=me).status_code == 200 for _ in range(5)), "reading is not counted"
+    assert client.patch(f"{BASE}/{made[0].json['id']}", json={"title": "x"}, headers=me).status_code == 200
+    refused = client.post(BASE, json={}, headers=me)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.json["error"]["code"] == "rate_limited" and refused.json["error"]["limit"]["owner"] == "gateway"
+    assert_documented(client, refused, BASE, "post")
+    other = client.post(BASE, json={}, headers=me, environ_base={"REMOTE_ADDR": "198.51.100.20"})
+    assert other.status_code == 201, "another address has its own count"
