@@ -406,3 +406,18 @@ def test_a_turn_written_twice_is_stored_once_and_a_removed_conversation_takes_no
         gone = Answer(Turn(row_id, cid, "Still there?", "req-gone"), "No.", "complete", datetime.now(timezone.utc))
         assert store_turn(db.session, gone) is False
         assert db.session.execute(db.select(db.func.count()).select_from(ChatMessage)).scalar() == 0
+
+
+def test_finish_under_gunicorns_gevent_worker(app, fake_openai, serve_gunicorn):
+    """The production server: a client that hangs up mid-answer on a `finish` site still gets it stored whole."""
+    shop = shop_with(app, on_disconnect="finish")
+    client, me = app.test_client(), page(shop, session=new_session())
+    cid = new_conversation(client, me)
+    server = serve_gunicorn(AICHAT_ENCRYPTION_KEY=ENCRYPTION_KEY)
+    fake_openai.plan(text=WORDS, chunk_interval=0.02)
+    leave_after(server.base, 3, {"conversation_id": cid, "message": "go on", "stream": True}, me)
+    assert fake_openai.wait_for_streams_ended(timeout=15)
+    stream = fake_openai.streams[-1]
+    assert stream.completed and not stream.client_disconnected, "the gevent worker read the answer to its end"
+    question, answer = wait_for_messages(client, me, cid, 2, timeout=15)
+    assert (question["content"], answer["content"], answer["status"]) == ("go on", WORDS, "complete")
