@@ -86,16 +86,18 @@ ID = {"name": "conversation_id", "in": "path", "required": True,
       "schema": {"type": "string", "pattern": store.CONVERSATION_ID_PATTERN}}
 _MEANING = {
     400: "a bad session id (invalid_session), limit (invalid_limit), cursor (invalid_cursor), title "
-         "(invalid_title) or body (invalid_json); a client key without X-AIChat-End-User (end_user_required) or "
+         "(invalid_title), imported messages (invalid_messages) or created_at (invalid_created_at), or body "
+         "(invalid_json); a client key without X-AIChat-End-User (end_user_required) or "
          "with a bad one (invalid_end_user)",
     401: "no end user named (session_required); a user token that does not verify (invalid_user_token) or has "
-         "expired (user_token_expired); a bad client key (invalid_api_key); claiming without a user "
+         "expired (user_token_expired); a bad client key (invalid_api_key); claiming or importing without a user "
          "(user_required)",
     403: "an Origin or publishable key that is not allowed, a disabled site, an address the site refuses, or a "
          "page sending X-AIChat-End-User (end_user_not_allowed)",
     404: "no conversation of the caller's has this id (conversation_not_found), whoever else's it may be",
     409: "the site keeps anonymous conversations apart from its users' (merge_disabled)",
-    413: f"the body is larger than {views.BODY_MAX} bytes (body_too_large)",
+    413: f"the body is larger than {views.BODY_MAX} bytes (body_too_large; {views.IMPORT_BODY_MAX} bytes on "
+         f"/import)",
     415: "the body is not application/json",
     429: "a change over the gateway's limit per client address (rate_limited, the limit named, Retry-After)",
     503: "the database cannot be reached",
@@ -129,6 +131,25 @@ def _title_body(required: bool) -> dict:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
+def _import_body() -> dict:
+    title = {"type": "string", "maxLength": TITLE_MAX, "pattern": views.TITLE_PATTERN,
+             "description": "no control characters; '' or none: the first question's first 60 characters"}
+    message = {"type": "object", "required": ["role", "content"],
+               "properties": {"role": {"enum": list(store.ROLES)},
+                              "content": {"type": "string", "minLength": 1, "pattern": views.CONTENT_PATTERN,
+                                          "description": "the text (no NUL)"}},
+               "description": "Other fields are ignored; stored with status complete."}
+    schema = {"type": "object", "required": ["messages"],
+              "properties": {"title": {"anyOf": [title, {"type": "null"}]},
+                             "messages": {"type": "array", "items": message, "minItems": 1,
+                                          "maxItems": store.IMPORT_MESSAGES_MAX},
+                             "created_at": {"anyOf": [TIME, {"type": "null"}],
+                                            "description": "when it began (kept unless in the future)"}},
+              "description": f"A transcript, oldest message first; at most {views.IMPORT_BODY_MAX} bytes. Other "
+                             f"fields are ignored."}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 NO_CONTENT = {"204": {"description": "done"}}
 
 
@@ -158,6 +179,9 @@ def paths() -> dict:
         f"{BASE}/claim": {"post": _operation(
             "Move this browser session's conversations to its signed-in user (needs both headers)",
             _json("Claimed"), *common, 409, 429)},
+        f"{BASE}/import": {"post": _operation(
+            "Store a transcript this browser kept anonymously as a conversation of its signed-in user (the site must "
+            "allow merging)", _json("Conversation", "201", "created"), *common, 409, 413, 415, 429, body=_import_body())},
         f"{BASE}/{{conversation_id}}": {
             "get": _operation("A conversation with its messages", _json("ConversationWithMessages"), *common, 404,
                               parameters=[ID]),

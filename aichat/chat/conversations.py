@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from aichat.models import ChatMessage, Conversation
@@ -22,6 +23,8 @@ CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 ROLES = ("user", "assistant")
 STATUSES = ("complete", "partial", "error", "streaming")
 PAGE_DEFAULT, PAGE_MAX = 50, 100
+TITLE_CHARS = 60  # of its first message: the title of a conversation that has none
+IMPORT_MESSAGES_MAX = 200  # a browser keeps at most this many messages of a conversation
 
 
 class ConversationNotFound(LookupError):
@@ -148,6 +151,31 @@ def create(session: Session, who: Owner, title: str = "") -> dict[str, Any]:
     row = Conversation(public_id=new_id("c_"), site_id=who.site_id, owner=who.owner, title=title,
                        message_count=0, created_at=now, updated_at=now)
     session.add(row)
+    session.commit()
+    return conversation_dict(row)
+
+
+def title_from(text: str) -> str:
+    """The title a conversation without one takes from its first question."""
+    return " ".join(text.split())[:TITLE_CHARS]
+
+
+def import_transcript(session: Session, who: Owner, title: str, messages: Sequence[tuple[str, str]],
+                      created_at: datetime | None = None) -> dict[str, Any]:
+    """A conversation made from a transcript kept elsewhere (a browser's, at sign-in), its messages `complete`.
+
+    It counts as used now (updated_at), so the listing shows it first and retention does not take it at once;
+    `created_at` is kept when it is not in the future."""
+    now = _now()
+    started = min(created_at, now) if created_at is not None else now
+    first = next((content for role, content in messages if role == "user"), "")
+    row = Conversation(public_id=new_id("c_"), site_id=who.site_id, owner=who.owner, title=title or title_from(first),
+                       message_count=len(messages), created_at=started, updated_at=now)
+    session.add(row)
+    session.flush()
+    session.execute(insert(ChatMessage), [
+        {"public_id": new_id("m_"), "conversation_id": row.id, "role": role, "content": content,
+         "status": "complete", "created_at": started} for role, content in messages])
     session.commit()
     return conversation_dict(row)
 

@@ -20,9 +20,7 @@ from aichat.models import ChatMessage, Conversation
 from aichat.providers.base import Message
 
 from .context import FRAMING
-from .conversations import CONVERSATION_ID, ConversationNotFound, Owner, new_id
-
-TITLE_CHARS = 60  # of its first message: the title of a conversation that has none
+from .conversations import CONVERSATION_ID, ConversationNotFound, Owner, new_id, title_from
 
 
 def _now() -> datetime:
@@ -104,7 +102,7 @@ def store(session: Session, answer: Answer) -> bool:
     at once in several processes are all counted. Both messages go in one INSERT past the ORM; a retried
     write whose first commit landed meets the answer's unique id and does nothing."""
     turn = answer.turn
-    title = " ".join(turn.question.split())[:TITLE_CHARS]
+    title = title_from(turn.question)
     try:
         changed = session.execute(
             update(Conversation).where(Conversation.id == turn.conversation)

@@ -213,6 +213,13 @@ var Client = class {
   claimConversations({ signal } = {}) {
     return this._json("POST", `${CONVERSATIONS}/claim`, {}, signal);
   }
+  /** Store a transcript kept elsewhere (`messages`: `{role, content}`, oldest first) as a conversation of the
+   * signed-in user, when the site allows merging: the new Conversation. */
+  importConversation({ title, messages, createdAt, signal } = {}) {
+    const body = { title: title || "", messages };
+    if (createdAt != null) body.created_at = new Date(createdAt).toISOString();
+    return this._json("POST", `${CONVERSATIONS}/import`, body, signal);
+  }
   exportConversations({ signal } = {}) {
     return this._json("GET", `${CONVERSATIONS}/export`, void 0, signal);
   }

@@ -72,7 +72,7 @@ def test_a_sites_backend_acts_for_a_user_with_its_client_key(app, shop):
 
 
 ENDPOINTS = [("get", BASE), ("post", BASE), ("delete", BASE), ("get", f"{BASE}/export"), ("post", f"{BASE}/claim"),
-             ("get", f"{BASE}/c_{'a' * 22}"), ("patch", f"{BASE}/c_{'a' * 22}"), ("delete", f"{BASE}/c_{'a' * 22}")]
+             ("post", f"{BASE}/import"), ("get", f"{BASE}/c_{'a' * 22}"), ("patch", f"{BASE}/c_{'a' * 22}"), ("delete", f"{BASE}/c_{'a' * 22}")]
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)

@@ -251,10 +251,16 @@ def test_the_hmac_form_of_a_user_token_signs_in_too(signed_in, fake_openai, brow
     clean(page, s.host)
 
 
-def test_logout_brings_back_this_browsers_anonymous_conversations_which_sign_in_leaves_alone(
+def test_where_the_site_keeps_them_apart_sign_in_leaves_this_browsers_conversations_and_logout_brings_them_back(
         signed_in, fake_openai, browser_page):
     s = signed_in
+    apart = s.app.test_cli_runner().invoke(args=["sites", "update", "shop.test", "--no-merge-anonymous"])
+    assert apart.exit_code == 0, apart.output
+    runtime_of(s.app).tenancy.poll()
     page = load(browser_page(), s.host.url())
+    merging = []
+    page.on("request", lambda r: r.method == "POST" and re.search(r"/conversations/(import|claim)$", r.url)
+            and merging.append(r.url))
     bound_chat(page, s.host.gateway)
     open_panel(page)
     fake_openai.plan(text="An anonymous answer.")
@@ -268,6 +274,7 @@ def test_logout_brings_back_this_browsers_anonymous_conversations_which_sign_in_
     send(page, "A signed-in question")
     answered(page)
     assert s.titles_of("dave") == ["A signed-in question"], "the anonymous conversation stays in the browser"
+    assert merging == [], "nothing uploaded or claimed"
 
     page.evaluate("aichat.logout()")
     assert page.locator("aichat-widget .message .body").all_inner_texts() == [

@@ -80,7 +80,7 @@ export interface ConversationWithMessages extends Conversation {
 export interface ConversationSettings {
   /** "finish": the gateway finishes and stores a conversation's answer when its page goes; "stop": it stops. */
   on_disconnect: "stop" | "finish";
-  /** Whether claimConversations() may move a session's conversations to its signed-in user. */
+  /** Whether claimConversations() and importConversation() may give anonymous conversations to a signed-in user. */
   merge_anonymous: boolean;
   /** Idle conversations are deleted after this many days; null: kept until deleted. */
   retention_days: number | null;
@@ -109,6 +109,11 @@ export declare class Client {
   renameConversation(id: string, title: string, options?: CallOptions): Promise<Conversation>;
   deleteConversation(id: string, options?: CallOptions): Promise<null>;
   claimConversations(options?: CallOptions): Promise<{ claimed: number }>;
+  /** Store a transcript (oldest message first, at most 200 messages, 256 KB) as a conversation of the signed-in
+   * user, when the site allows merging (else a BadRequestError with code "merge_disabled"). */
+  importConversation(options: CallOptions & { title?: string; createdAt?: number | string | Date;
+                                              messages: { role: "user" | "assistant"; content: string }[] }):
+    Promise<Conversation>;
   exportConversations(options?: CallOptions): Promise<{ conversations: ConversationWithMessages[] }>;
   eraseConversations(options?: CallOptions): Promise<null>;
 }

@@ -7,6 +7,7 @@ import { focusables, h, icon } from "./dom.js";
 import { PendingTurns, awaitStored, holds, storedCount } from "./finishing.js";
 import { ConversationList } from "./history.js";
 import { pickLocale, translator } from "./i18n.js";
+import { mergeAnonymous } from "./merge.js";
 import { renderMarkdown } from "./render.js";
 import { LocalStore, RemoteStore, fromGateway } from "./store.js";
 
@@ -45,7 +46,9 @@ export class AIChatElement extends HTMLElement {
     this.setTheme(this.theme);
     this.applyLocale();
     this.listen();
-    this.ready = this.learn().then(() => this.restore()).then(() => this.emit("ready", {}), (err) => this.fail(err));
+    // Signed in from the start (data-user-token): this browser's anonymous conversations go to the user first.
+    this.ready = this.learn().then(() => this.client.userToken && this.merge()).then(() => this.restore())
+      .then(() => this.emit("ready", {}), (err) => this.fail(err));
   }
 
   build() {
@@ -298,29 +301,28 @@ export class AIChatElement extends HTMLElement {
     await this.restore();
   }
 
-  /** Act for a signed-in user (the gateway's conversations), or with null for this browser's own again. This
-   * browser's anonymous conversations stay where they are (its localStorage, or on a site that finishes answers
-   * the gateway, under its session): they are back after logout(). */
+  /** Act for a signed-in user (the gateway's conversations), or with null for this browser's own again. Where the
+   * site merges, this browser's anonymous conversations become the user's first; elsewhere they stay where they are
+   * (its localStorage, or on a site that finishes answers the gateway, under its session), back after logout(). */
   async setUser(token) {
-    const wasAnonymous = this.store === this.shared;
     this.client.setUserToken(token || null);
-    return this.useStore(this.storeFor(token, wasAnonymous));
+    return this.useStore(this.storeFor(token));
   }
 
-  async storeFor(token, wasAnonymous) {
-    if (!token) {
-      await this.learn();
-      return this.anonymous();
-    }
-    // Signing in on a site that keeps anonymous conversations on the gateway: they go to the user, if it allows.
-    if (wasAnonymous && this.settings.merge_anonymous) {
-      try {
-        await this.client.claimConversations();
-      } catch {
-        // a refused token is met again as the conversations load; otherwise they stay with the session
-      }
-    }
+  async storeFor(token) {
+    await this.learn();
+    if (!token) return this.anonymous();
+    await this.merge();
     return new RemoteStore(this.client);
+  }
+
+  /** Give this browser's anonymous conversations to the user signing in, where the site allows it; one at a time. */
+  merge() {
+    if (!this.merging) {
+      const stores = { local: this.local, shared: this.shared };
+      this.merging = mergeAnonymous(this.client, stores, this.settings).finally(() => (this.merging = null));
+    }
+    return this.merging;
   }
 
   async newConversation() {

@@ -44,6 +44,11 @@ export class LocalStore {
     return found ? { ...found, messages: found.messages.map((m) => ({ ...m })) } : null;
   }
 
+  /** Every conversation kept here, messages and all, the least recently used first. */
+  async all() {
+    return this._read().conversations.sort((a, b) => a.updatedAt - b.updatedAt);
+  }
+
   async current() {
     const state = this._read();
     return state.current ? this.get(state.current) : null;

@@ -116,3 +116,18 @@ test("an aborted chat rejects with the AbortError, not a typed error", async () 
   const err = await stream.result.catch((e) => e);
   assert.equal(err.name, "AbortError");
 });
+
+test("importConversation posts the transcript with its title and start as the gateway reads them", async () => {
+  const { client: c, calls } = client(() => json(201, { id: "c_1" }));
+  c.setUserToken("hmac:u1:abcd");
+  const messages = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }];
+  assert.deepEqual(await c.importConversation({ title: "Hi", messages, createdAt: Date.UTC(2026, 11, 4, 9, 30) }),
+                   { id: "c_1" });
+  await c.importConversation({ messages });
+  const [first, second] = calls;
+  assert.equal(first.url, "https://gw.test/api/v1/conversations/import");
+  assert.equal(first.init.method, "POST");
+  assert.equal(first.init.headers["X-AIChat-User"], "hmac:u1:abcd");
+  assert.deepEqual(JSON.parse(first.init.body), { title: "Hi", messages, created_at: "2026-12-04T09:30:00.000Z" });
+  assert.deepEqual(JSON.parse(second.init.body), { title: "", messages });
+});
