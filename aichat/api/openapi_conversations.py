@@ -181,7 +181,8 @@ def paths() -> dict:
             _json("Claimed"), *common, 409, 429)},
         f"{BASE}/import": {"post": _operation(
             "Store a transcript this browser kept anonymously as a conversation of its signed-in user (the site must "
-            "allow merging)", _json("Conversation", "201", "created"), *common, 409, 413, 415, 429, body=_import_body())},
+            "allow merging)", _json("Conversation", "201", "created"), *common, 409, 413, 415, 429,
+            body=_import_body())},
         f"{BASE}/{{conversation_id}}": {
             "get": _operation("A conversation with its messages", _json("ConversationWithMessages"), *common, 404,
                               parameters=[ID]),
