@@ -76,6 +76,7 @@ class RedisCounters:
         self._adjust = self._redis.register_script(_ADJUST)
         self._away_until = 0.0  # while Redis is away: when to try it again
         self._away = False
+        self._lost_at = 0.0  # when Redis was last found away: only a call begun after it can say it is back
 
     @property
     def shared(self) -> bool:
@@ -89,12 +90,13 @@ class RedisCounters:
         args = []
         for counter in counters:
             args += (counter.limit, counter.need, counter.amount, counter.window.reset + 1)
+        started = time.monotonic()
         try:
             reply = self._reserve(keys=[self.prefix + counter.key for counter in counters], args=[json.dumps(args)])
         except redis.RedisError as exc:
             self._lost(exc)
             return self.fallback.reserve(counters, now)
-        self._found()
+        self._found(started)
         refused = int(reply[0]) - 1
         if refused >= 0:
             return refused, [0] * refused + [int(reply[1])]
@@ -130,14 +132,17 @@ class RedisCounters:
         self._redis.close()
 
     def _lost(self, exc: BaseException) -> None:
-        self._away_until = time.monotonic() + RETRY_SECONDS
+        self._lost_at = time.monotonic()
+        self._away_until = self._lost_at + RETRY_SECONDS
         if not self._away:
             self._away = True
             if self._dependency is not None:
                 self._dependency.report(PART, False, type(exc).__name__)
 
-    def _found(self) -> None:
-        if self._away:
+    def _found(self, started: float) -> None:
+        # A call that was already on its way when another found Redis gone (on a connection not yet cut) says
+        # nothing about Redis now: only one begun after that may bring the counters back.
+        if self._away and started > self._lost_at:
             self._away = False
             if self._dependency is not None:
                 self._dependency.report(PART, True)

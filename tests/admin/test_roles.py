@@ -16,7 +16,7 @@ CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 # state names a role.
 PUBLIC_CHANGES = {"admin.login_submit", "admin.logout", "proxy.chat", "openai.chat_completions",
                   "conversations.create", "conversations.rename", "conversations.remove", "conversations.erase",
-                  "conversations.claim"}
+                  "conversations.claim", "conversations.import_"}
 
 
 def _changing_rules(app) -> list[Rule]:
