@@ -148,11 +148,7 @@ class Quota:
         if key_limits is not None and key_limits.any:
             found += counters(owner_id(site, key), "key", key_limits, windows, ip, end_user, expected)
             currencies["key"] = key_limits.currency
-        refused, values = self.store.reserve(found, now)
-        if refused >= 0:
-            counter = found[refused]
-            raise LimitExceeded(counter, values[refused], now, currencies[counter.owner])
-        return Reservation(found, values, currencies, now)
+        return self._take(found, currencies, now)
 
     def count_address(self, ip: str | None) -> Reservation | None:
         """Count one request against the gateway's limits per address alone (a request that is not a chat, such
@@ -160,11 +156,15 @@ class Quota:
         if not ip or not self.per_address:
             return None
         now = self._clock()
-        found = address_counters(self.per_address, ip, self.windows, now)
+        return self._take(address_counters(self.per_address, ip, self.windows, now), {"gateway": ""}, now)
+
+    def _take(self, found: list[Counter], currencies: dict[str, str], now: float) -> Reservation:
+        """Check and add every counter as one step in the store: the reservation, or LimitExceeded."""
         refused, values = self.store.reserve(found, now)
         if refused >= 0:
-            raise LimitExceeded(found[refused], values[refused], now, "")
-        return Reservation(found, values, {"gateway": ""}, now)
+            counter = found[refused]
+            raise LimitExceeded(counter, values[refused], now, currencies[counter.owner])
+        return Reservation(found, values, currencies, now)
 
     def settle(self, reservation: Reservation, tokens: int, cost: Decimal | None, currency: str | None) -> None:
         """The call is over: its real tokens and exact cost replace the estimates (once)."""
