@@ -1,5 +1,6 @@
 # `make run`: install into .venv, migrate, serve at http://127.0.0.1:5000. `make test`: every test.
-# `make widget`: rebuild the chat widget into static/aichat/ (Node 20 + npm; the built files are committed).
+# `make widget`: rebuild the chat widget into static/aichat/ and copy the console's Chart.js into static/admin/vendor/
+# (Node 20 + npm; the built and copied files are committed).
 PYTHON ?= python3
 BIN := .venv/bin
 

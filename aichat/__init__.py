@@ -144,11 +144,13 @@ def init_web(app: Flask) -> None:
     from .demo import bp as demo_bp
     from .headers import init_security_headers
     from .health.views import bp as health_bp
+    from .i18n import init_i18n
     from .request_id import init_request_ids
     from .telemetry.views import bp as metrics_bp
 
     init_request_ids(app)
     init_security_headers(app)
+    init_i18n(app)
     register_api(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(admin_bp)

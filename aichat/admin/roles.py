@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from flask import abort, current_app, g, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from aichat.api.auth import bearer_token
@@ -56,7 +57,8 @@ def role_required(role: str):
             if request.method not in SAFE_METHODS and bearer_token() is None:
                 csrf.protect()  # the session cookie rides along on any request: the token proves intent
             if not has_role(admin, role):
-                abort(403, description=f"this needs the {role} role; {admin.username!r} is a {admin.role}")
+                abort(403, description=gettext("This needs the %(role)s role; %(name)s is a %(has)s.", role=role,
+                                               name=admin.username, has=admin.role))
             return view(*args, **kwargs)
 
         wrapper.required_role = role  # the route table test reads it

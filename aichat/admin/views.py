@@ -1,6 +1,7 @@
 """`/admin`: login and logout with Flask-Login, lockout and session clocks; the console pages in pages.py."""
 from __future__ import annotations
 
+import importlib
 import time
 from urllib.parse import urlsplit
 
@@ -11,10 +12,11 @@ from flask_wtf.csrf import CSRFError
 from aichat.extensions import db, limiter, login_manager
 from aichat.models import AdminUser
 
-from . import accounts, lockout, sessions
+from . import accounts, lockout, nav, sessions
 from .redirects import safe_next
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.context_processor(nav.template_helpers)
 # The session remembers a digest of the password hash it was opened with: a new password ends old sessions.
 _PASSWORD_KEY = "admin_pw"
 
@@ -111,4 +113,9 @@ def forbidden(exc):
     return render_template("admin/forbidden.html", reason=exc.description), 403
 
 
-from . import pages  # noqa: E402,F401 - the console's pages join this blueprint
+# The console's areas, one module each; each adds its views to this blueprint when imported.
+AREAS = (
+    "pages",
+)
+for _area in AREAS:
+    importlib.import_module(f"{__package__}.{_area}")
