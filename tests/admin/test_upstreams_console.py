@@ -283,7 +283,10 @@ def test_the_test_button_shows_the_answer_or_the_redacted_error(console, fake_op
     client, token = console.sign_in()
     _add(client, token, base_url=fake_openai.base_url, models="gpt-4o-mini")
     client.post("/admin/upstreams/deepseek/keys", data={"csrf_token": token, "label": "good", "secret": OPENAI_KEYS[0]})
-    client.post("/admin/upstreams/deepseek/keys", data={"csrf_token": token, "label": "bad", "secret": SECRET})
+    # A key not shaped like one (only the key itself can redact it), which the upstream quotes in its refusal.
+    plain = "plainsecret0123456789abcdefXYZ"
+    client.post("/admin/upstreams/deepseek/keys", data={"csrf_token": token, "label": "bad", "secret": plain})
+    fake_openai.plan(key=plain, echo_key=True)
     resp = client.post("/admin/upstreams/deepseek/test", data={"csrf_token": token, "label": "good"})
     page = resp.get_data(as_text=True)
     assert resp.status_code == 200
@@ -293,7 +296,8 @@ def test_the_test_button_shows_the_answer_or_the_redacted_error(console, fake_op
     page = resp.get_data(as_text=True)
     result = page.split('id="test-result"')[1].split("</div>")[0]
     assert "Failed" in result and "upstream_key_invalid" in result and "401" in result
-    assert SECRET not in page and OPENAI_KEYS[0] not in page and SECRET not in caplog.text
+    assert fake_openai.requests[-1].key == plain
+    assert plain not in page and OPENAI_KEYS[0] not in page and plain not in caplog.text
     assert fake_openai.requests[-1].json["max_tokens"] <= 5 or fake_openai.requests[-1].json.get(
         "max_completion_tokens", 99) <= 5
     # A test is not traffic: no usage row, and no audit row (nothing changed).
