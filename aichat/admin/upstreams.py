@@ -20,9 +20,6 @@ from . import period, upstream_forms
 from .roles import role_required
 from .views import bp
 
-DONE = gettext  # a note after a change, in the admin's language
-
-
 def _reserved() -> set[str]:
     return listing.environment_names(current_app.config)
 
@@ -51,8 +48,9 @@ def _detail(name: str, status: int = 200, **extra):
 def _refused(name: str):
     """The page again with why, when `name` is not a stored upstream (the environment's, or none)."""
     if name in _reserved():
+        variables = name.upper() + "_*"
         return _detail(name, 409, refusal=gettext("This upstream is defined by the environment (%(var)s): "
-                                                  "change it there.", var=f"{name.upper()}_*"))
+                                                  "change it there.", var=variables))
     if store.find(db.session, name) is None:
         abort(404)
     return None
@@ -75,7 +73,7 @@ def upstreams_add():
         changes.add_upstream(db.session, values, _reserved())
     except SpecError as exc:  # a change made meanwhile by someone else
         return _index(409, form=values, errors={"name": str(exc)})
-    flash(DONE("Upstream %(name)s added: add a key to use it.", name=values["name"]))
+    flash(gettext("Upstream %(name)s added: add a key to use it.", name=values["name"]))
     return redirect(url_for("admin.upstreams_detail", name=values["name"]))
 
 
@@ -94,7 +92,7 @@ def upstreams_edit(name: str):
     if errors:
         return _detail(name, 400, form=values, errors=errors)
     changes.update_upstream(db.session, name, values, _reserved())
-    flash(DONE("Upstream %(name)s saved.", name=name))
+    flash(gettext("Upstream %(name)s saved.", name=name))
     return redirect(url_for("admin.upstreams_detail", name=name))
 
 
@@ -104,8 +102,8 @@ def upstreams_switch(name: str, action: str):
     if (refused := _refused(name)) is not None:
         return refused
     changes.set_enabled(db.session, name, action == "enable", _reserved())
-    flash(DONE("Upstream %(name)s enabled.", name=name) if action == "enable"
-          else DONE("Upstream %(name)s disabled: requests no longer go to it.", name=name))
+    flash(gettext("Upstream %(name)s enabled.", name=name) if action == "enable"
+          else gettext("Upstream %(name)s disabled: requests no longer go to it.", name=name))
     return redirect(request.form.get("back") == "detail" and url_for("admin.upstreams_detail", name=name)
                     or url_for("admin.upstreams_index"))
 
@@ -116,7 +114,7 @@ def upstreams_remove(name: str):
     if (refused := _refused(name)) is not None:
         return refused
     changes.remove_upstream(db.session, name, _reserved())
-    flash(DONE("Upstream %(name)s removed, with its keys.", name=name))
+    flash(gettext("Upstream %(name)s removed, with its keys.", name=name))
     return redirect(url_for("admin.upstreams_index"))
 
 
@@ -179,7 +177,7 @@ def upstreams_key_add(name: str):
     except SpecError:  # the same key stored already under another label
         return _detail(name, 400, key_form={"label": values["label"]},
                        key_errors={"secret": upstream_forms.MESSAGES["secret_twice"]})
-    flash(DONE("Key %(label)s added to %(name)s.", label=values["label"], name=name))
+    flash(gettext("Key %(label)s added to %(name)s.", label=values["label"], name=name))
     return redirect(url_for("admin.upstreams_detail", name=name))
 
 
@@ -205,7 +203,7 @@ def upstreams_alias_set():
     if errors:
         return _index(400, alias_form=values, alias_errors=errors)
     changes.set_alias(db.session, current_app.config, values["alias"], values["target"])
-    flash(DONE("Alias %(alias)s now stands for %(target)s.", alias=values["alias"], target=values["target"]))
+    flash(gettext("Alias %(alias)s now stands for %(target)s.", alias=values["alias"], target=values["target"]))
     return redirect(url_for("admin.upstreams_index"))
 
 
