@@ -96,7 +96,8 @@ def upstreams_edit(name: str):
     return redirect(url_for("admin.upstreams_detail", name=name))
 
 
-@bp.post("/upstreams/<name>/<any(enable, disable):action>")
+@bp.post("/upstreams/<name>/enable", defaults={"action": "enable"})
+@bp.post("/upstreams/<name>/disable", defaults={"action": "disable"})
 @role_required("admin")
 def upstreams_switch(name: str, action: str):
     if (refused := _refused(name)) is not None:
@@ -181,7 +182,9 @@ def upstreams_key_add(name: str):
     return redirect(url_for("admin.upstreams_detail", name=name))
 
 
-@bp.post("/upstreams/<name>/keys/<any(enable, disable, remove):action>")
+@bp.post("/upstreams/<name>/keys/enable", defaults={"action": "enable"})
+@bp.post("/upstreams/<name>/keys/disable", defaults={"action": "disable"})
+@bp.post("/upstreams/<name>/keys/remove", defaults={"action": "remove"})
 @role_required("admin")
 def upstreams_key_change(name: str, action: str):
     if (refused := _refused(name)) is not None:
