@@ -139,29 +139,25 @@ def upstreams_move(name: str):
 @role_required("admin")
 def upstreams_test(name: str):
     try:
-        spec = _spec(name)
+        spec = probe.spec_of(db.session, current_app.config, name, _keyring)
+        if spec is None:
+            abort(404)
         result = probe.run(current_app.config, spec, request.form.get("label") or None)
+    except EncryptionKeyError:
+        return _no_keyring(name)
     except SpecError:
         return _detail(name, 400, test_error=gettext("Add a key, or enable one, to test this upstream."))
     return _detail(name, result=result)
 
 
-def _spec(name: str):
-    from aichat.gateway.specs import environment_specs
-
-    found = next((s for s in environment_specs(current_app.config) if s.name == name), None)
-    if found is not None:
-        return found
-    if store.find(db.session, name) is None:
-        abort(404)
-    return next(s for s in store.database_specs(db.session, _keyring()) if s.name == name)
-
-
 def _keyring():
-    try:
-        return load_keyring(current_app.config, current_app.instance_path)
-    except EncryptionKeyError:
-        abort(500)
+    return load_keyring(current_app.config, current_app.instance_path)
+
+
+def _no_keyring(name: str):
+    """The page again saying the encryption key is unusable (a setting to fix, not a request to retry)."""
+    return _detail(name, 409, refusal=gettext("The encryption key (AICHAT_ENCRYPTION_KEY) cannot be used: "
+                                              "`flask verify` says why."))
 
 
 @bp.post("/upstreams/<name>/keys")
@@ -175,6 +171,8 @@ def upstreams_key_add(name: str):
         return _detail(name, 400, key_form={"label": values["label"]}, key_errors=errors)
     try:
         changes.add_key(db.session, _keyring(), name, values["label"], values["secret"], _reserved())
+    except EncryptionKeyError:
+        return _no_keyring(name)
     except SpecError:  # the same key stored already under another label
         return _detail(name, 400, key_form={"label": values["label"]},
                        key_errors={"secret": upstream_forms.MESSAGES["secret_twice"]})

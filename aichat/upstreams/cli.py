@@ -13,7 +13,7 @@ from aichat import audit
 from aichat.commands import echo_table, refusing
 from aichat.crypto import EncryptionKeyError, KeyRing, load_keyring
 from aichat.extensions import db
-from aichat.gateway.specs import SpecError, UpstreamSpec, environment_specs
+from aichat.gateway.specs import SpecError, UpstreamSpec
 
 from . import changes, listing, probe, store
 
@@ -206,11 +206,10 @@ def test(name: str, label: str | None) -> None:
 
 def _spec(name: str) -> UpstreamSpec:
     """The upstream as the gateway would be built from it, keys decrypted."""
-    for spec in environment_specs(current_app.config):
-        if spec.name == name:
-            return spec
-    store.get(db.session, name)  # refuses an unknown name before anything is decrypted
-    return next(s for s in store.database_specs(db.session, _keyring()) if s.name == name)
+    found = probe.spec_of(db.session, current_app.config, name, _keyring)
+    if found is None:
+        store.get(db.session, name)  # says why there is none
+    return found
 
 
 # --- keys ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from aichat.gateway.specs import KeySpec, SpecError, UpstreamSpec
@@ -30,6 +30,19 @@ class Result:
     code: str | None = None
     status: int | None = None
     message: str = ""
+
+
+def spec_of(session, settings: Mapping, name: str, keyring: Callable[[], object]) -> UpstreamSpec | None:
+    """Upstream `name` as the gateway would be built from it, keys decrypted (`keyring()` is called only for a
+    stored one); None when there is no such upstream."""
+    from aichat.gateway.specs import environment_specs
+
+    from . import store
+
+    found = next((s for s in environment_specs(settings) if s.name == name), None)
+    if found is not None or store.find(session, name) is None:
+        return found
+    return next(s for s in store.database_specs(session, keyring()) if s.name == name)
 
 
 def key_to_test(spec: UpstreamSpec, label: str | None = None) -> KeySpec:
