@@ -36,11 +36,6 @@ def stored(session: Session) -> dict[str, str]:
     return {row.name: row.target for row in session.execute(select(ModelAlias).order_by(ModelAlias.name)).scalars()}
 
 
-def merged(stored_aliases: Mapping[str, str], settings: Mapping) -> dict[str, str]:
-    """What routing uses: the stored aliases with the environment's over them."""
-    return {**stored_aliases, **settings["AICHAT_MODEL_ALIASES"]}
-
-
 def views(session: Session, settings: Mapping) -> list[AliasView]:
     """Every alias in force, by name; a stored one the environment overrides is left out."""
     env = settings["AICHAT_MODEL_ALIASES"]
