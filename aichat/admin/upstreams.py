@@ -56,6 +56,15 @@ def _refused(name: str):
     return None
 
 
+@bp.errorhandler(SpecError)
+def upstreams_conflict(exc: SpecError):
+    """A change refused after its form was checked: someone changed or removed the same thing meanwhile."""
+    if not (request.endpoint or "").startswith("admin.upstreams_"):
+        raise exc
+    db.session.rollback()
+    return _index(409, error=gettext("Someone changed this at the same time: look again and retry."))
+
+
 @bp.get("/upstreams")
 @login_required
 def upstreams_index():

@@ -334,3 +334,18 @@ def test_the_list_shows_live_health_benched_keys_and_the_error_rate(console, fak
     detail = client.get("/admin/upstreams/deepseek").get_data(as_text=True)
     bad = detail.split('data-label="bad"')[1].split("</tr>")[0]
     assert "benched" in bad and SECRET not in detail
+
+
+def test_a_change_that_meets_another_made_meanwhile_is_a_409_not_a_500(console, monkeypatch):
+    from aichat.gateway.specs import SpecError
+    from aichat.upstreams import aliases
+
+    client, token = console.sign_in()
+
+    def raced(*args, **kwargs):
+        raise SpecError("the change conflicts with another made at the same time: try again")
+
+    monkeypatch.setattr(aliases, "set_alias", raced)
+    resp = client.post("/admin/upstreams/-/aliases", data={"csrf_token": token, "alias": "fast", "target": "m"})
+    assert resp.status_code == 409 and 'id="page-error"' in resp.get_data(as_text=True)
+    assert _actions(console) == []
