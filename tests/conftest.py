@@ -125,7 +125,7 @@ def _base_config(url: str) -> dict:
 # Emptied after every test; model_price keeps the prices the migrations seed, config_version its row.
 _PER_TEST_TABLES = ("chat_message", "conversation", "ai_usage_log", "ai_usage_stats", "ai_usage_dirty_day",
                     "ai_usage_rollup_state", "ai_usage_spool_applied", "admin_api_token", "admin_user", "upstream_key",
-                    "upstream", "client_key", "audit_event")
+                    "upstream", "model_alias", "client_key", "audit_event")
 # The local site the migration makes stays, as it was made; every other site goes.
 _RESET_LOCAL_SITE = ("DELETE FROM site WHERE domain <> 'localhost'",
                      "UPDATE site SET name = 'Local site', origins = '[]', enabled = true, allow_anonymous = true, "

@@ -21,12 +21,14 @@ DEMO_SPEC = UpstreamSpec("demo", "demo", "", (KeySpec("demo", ""),), (), "demo")
 
 
 def build_gateway(settings: Mapping, specs: Sequence[UpstreamSpec], sink: Callable[[dict], None],
-                  previous: Gateway | None = None, health: HealthRegistry | None = None) -> Gateway:
+                  previous: Gateway | None = None, health: HealthRegistry | None = None,
+                  aliases: Mapping[str, str] | None = None) -> Gateway:
     """Enabled upstreams with an enabled key become the pipeline's upstreams; with none, the demo.
 
     SDK clients are built here, once per upstream; an upstream whose spec is unchanged since
     `previous` was built is taken over as it is, with its clients. Breakers and benched keys come
     from `health` by name, so they outlive any one gateway (and are shared through Redis when set).
+    `aliases` are the stored model aliases; the environment's (AICHAT_MODEL_ALIASES) win over them.
     """
     timeouts = Timeouts(settings["AICHAT_CONNECT_TIMEOUT"], settings["AICHAT_FIRST_TOKEN_TIMEOUT"],
                         settings["AICHAT_TOTAL_TIMEOUT"])
@@ -48,6 +50,7 @@ def build_gateway(settings: Mapping, specs: Sequence[UpstreamSpec], sink: Callab
     live = [spec for spec in specs if spec.enabled and any(key.enabled for key in spec.keys)] or [DEMO_SPEC]
     upstreams = {spec.name: build(spec) for spec in live}
     default_model = settings["AICHAT_DEFAULT_MODEL"] if live[0] is not DEMO_SPEC else ""
-    router = Router(live, settings["AICHAT_PROVIDER_ORDER"], settings["AICHAT_MODEL_ALIASES"], default_model)
+    router = Router(live, settings["AICHAT_PROVIDER_ORDER"],
+                    {**(aliases or {}), **settings["AICHAT_MODEL_ALIASES"]}, default_model)
     counter = load_counter(settings["TIKTOKEN_CACHE_DIR"]) if settings.get("TIKTOKEN_CACHE_DIR") else None
     return Gateway(upstreams, router, sink, settings["AICHAT_MAX_ATTEMPTS"], timeouts.total, counter)

@@ -94,6 +94,17 @@ class UpstreamKey(db.Model):
     __table_args__ = (UniqueConstraint("upstream_id", "label", name="uq_upstream_key_upstream_label"),)
 
 
+class ModelAlias(db.Model):
+    """A model name that stands for another (`fast` → `deepseek/deepseek-chat`), set in the console; the
+    environment's AICHAT_MODEL_ALIASES win over a row of the same name. Changes bump the gateway's ConfigVersion."""
+
+    __tablename__ = "model_alias"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    target: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class ConfigVersion(db.Model):
     """A counter each configuration change bumps in its own transaction; processes compare it with the
     version their gateway was built from."""

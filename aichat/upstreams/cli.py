@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import uuid
-from dataclasses import replace
 from datetime import datetime
 
 import click
@@ -16,9 +13,9 @@ from aichat import audit
 from aichat.commands import echo_table, refusing
 from aichat.crypto import EncryptionKeyError, KeyRing, load_keyring
 from aichat.extensions import db
-from aichat.gateway.specs import KeySpec, SpecError, UpstreamSpec, environment_specs
+from aichat.gateway.specs import SpecError, UpstreamSpec
 
-from . import listing, store
+from . import changes, listing, probe, store
 
 # Bad input (unknown kind or upstream, duplicate name, bad URL, empty key …): one line on stderr, exit code 2.
 _refusals = refusing(SpecError, exit_code=2)
@@ -37,13 +34,7 @@ def _keyring() -> KeyRing:
 
 
 def _snapshot(name: str) -> dict | None:
-    """What the audit log keeps of a stored upstream: its settings and its keys' labels, never a key."""
-    row = store.find(db.session, name)
-    if row is None:
-        return None
-    return {"name": row.name, "kind": row.kind, "base_url": row.base_url, "models": row.model_list,
-            "default_model": row.default_model, "priority": row.priority, "enabled": row.enabled,
-            "keys": [{"label": k.label, "enabled": k.enabled} for k in row.keys]}
+    return changes.snapshot(db.session, name)
 
 
 def _models(value: str) -> list[str]:
@@ -204,61 +195,21 @@ def remove(name: str, yes: bool) -> None:
 @_refusals
 def test(name: str, label: str | None) -> None:
     """One tiny call to an upstream, even a disabled one: the result, the model that answered, the latency."""
-    from aichat.gateway import CallContext, NoUpstreamAvailable
-    from aichat.providers.base import ProviderError, redact
-
-    spec = _spec(name)
-    key = _key_to_test(spec, label)
-    gateway, routed_as = _probe_gateway(current_app.config, replace(spec, keys=(replace(key, enabled=True),),
-                                                                   enabled=True))
-    ctx = CallContext(request_id=f"test-{uuid.uuid4().hex[:16]}", endpoint="test", caller="cli")
-    started = time.perf_counter()
-    try:
-        completion = gateway.probe(routed_as, ctx)
-    except (ProviderError, NoUpstreamAvailable) as err:
-        ms = round((time.perf_counter() - started) * 1000)
-        code = getattr(err, "code", "no_upstream_available")
-        status = getattr(err, "status", None)
-        raise click.ClickException(f"{spec.name} (key {key.label!r}): failed after {ms} ms: {code}"
-                                   f"{f' (HTTP {status})' if status else ''}: "
-                                   f"{redact(str(getattr(err, 'message', err)), [key.secret])[:200]}") from None
-    ms = round((time.perf_counter() - started) * 1000)
-    tokens = completion.usage.total_tokens if completion.usage else None
-    click.echo(f"ok: {spec.name} (key {key.label!r}) answered in {ms} ms with model "
-               f"{completion.model or spec.default_model}"
-               + (f", {tokens} tokens" if tokens is not None else ""))
+    result = probe.run(current_app.config, _spec(name), label, caller="cli")
+    if not result.ok:
+        raise click.ClickException(f"{result.upstream} (key {result.label!r}): failed after {result.ms} ms: "
+                                   f"{result.code}{f' (HTTP {result.status})' if result.status else ''}: "
+                                   f"{result.message}")
+    click.echo(f"ok: {result.upstream} (key {result.label!r}) answered in {result.ms} ms with model {result.model}"
+               + (f", {result.tokens} tokens" if result.tokens is not None else ""))
 
 
 def _spec(name: str) -> UpstreamSpec:
     """The upstream as the gateway would be built from it, keys decrypted."""
-    for spec in environment_specs(current_app.config):
-        if spec.name == name:
-            return spec
-    store.get(db.session, name)  # refuses an unknown name before anything is decrypted
-    return next(s for s in store.database_specs(db.session, _keyring()) if s.name == name)
-
-
-def _key_to_test(spec: UpstreamSpec, label: str | None) -> KeySpec:
-    if label is not None:
-        key = next((k for k in spec.keys if k.label == label), None)
-        if key is None:
-            raise SpecError(f"upstream {spec.name!r} has no key labelled {label!r}")
-        return key
-    key = next((k for k in spec.keys if k.enabled), None)
-    if key is None:
-        raise SpecError(f"upstream {spec.name!r} has no enabled key: add one with "
-                        f"`flask upstreams keys add {spec.name} --label LABEL`")
-    return key
-
-
-def _probe_gateway(settings, spec: UpstreamSpec):
-    """A gateway of this one upstream and the name it routes it by; the test call is not recorded as traffic."""
-    from aichat.gateway import build_gateway
-
-    def discard(record) -> None:
-        pass
-
-    return build_gateway(settings, [spec], discard), spec.name
+    found = probe.spec_of(db.session, current_app.config, name, _keyring)
+    if found is None:
+        store.get(db.session, name)  # says why there is none
+    return found
 
 
 # --- keys ----------------------------------------------------------------------

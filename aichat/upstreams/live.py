@@ -34,6 +34,7 @@ class LiveGateway:
         self.on_build = on_build  # told of every new gateway (metrics follow its circuits)
         self.version: int | None = None  # None: the database's upstreams could not be read yet
         self.keyring = LazyKeyRing(app.config, app.instance_path)
+        self.aliases: dict[str, str] = {}  # the stored model aliases, read with the upstreams
         self._reported: str | None = None  # the last read failure logged, so an outage is one line
         # At start the database may not exist or be migrated yet (`flask db upgrade` builds this app too):
         # that is said by readiness and `flask verify`, not here.
@@ -62,9 +63,11 @@ class LiveGateway:
         return config_versions.poll(self.app, lambda session: store.config_version(session), self._report)
 
     def _read(self) -> tuple[list[UpstreamSpec], int | None]:
-        """The environment's upstreams and the database's, with the version read in the same transaction."""
+        """The environment's upstreams and the database's, with the version read in the same transaction (and the
+        stored model aliases, kept for the build)."""
         from aichat.extensions import db
 
+        from .aliases import stored
         from .store import config_version, database_specs
 
         env = environment_specs(self.app.config)
@@ -73,7 +76,8 @@ class LiveGateway:
         try:
             with self.app.app_context():
                 version = config_version(db.session)
-                stored = database_specs(db.session, self.keyring)
+                specs = database_specs(db.session, self.keyring)
+                aliases = stored(db.session)
                 db.session.rollback()
         except Exception as exc:  # noqa: BLE001 - start on the environment's upstreams; the next poll retries
             self._report(exc)
@@ -82,14 +86,16 @@ class LiveGateway:
             log.info("upstream configuration readable again")
             self._reported = None
         taken = {spec.name for spec in env}
-        for spec in stored:
+        self.aliases = aliases
+        for spec in specs:
             if spec.name in taken:
                 log.warning("upstream %s is defined by the environment and in the database: the environment's "
                             "is used", spec.name)
-        return env + [spec for spec in stored if spec.name not in taken], version
+        return env + [spec for spec in specs if spec.name not in taken], version
 
     def _build(self, specs: list[UpstreamSpec], version: int | None, previous: Gateway | None = None) -> Gateway:
-        gateway = build_gateway(self.app.config, specs, self.sink, previous=previous, health=self.health)
+        gateway = build_gateway(self.app.config, specs, self.sink, previous=previous, health=self.health,
+                                aliases=self.aliases)
         if previous is not None:
             gateway.call_end_hooks = previous.call_end_hooks
         self.version = version

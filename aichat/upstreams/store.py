@@ -161,6 +161,14 @@ def update_upstream(session: Session, name: str, *, base_url: str | None = None,
     return row
 
 
+def set_priorities(session: Session, priorities: dict[str, int | str], reserved: Collection[str] = ()) -> None:
+    """Several upstreams' priorities in one change (a reordering of the fallback chain)."""
+    checked = {name: check_priority(priority) for name, priority in priorities.items()}
+    with _change(session):
+        for name, priority in checked.items():
+            get(session, name, reserved).priority = priority
+
+
 def set_enabled(session: Session, name: str, enabled: bool, reserved: Collection[str] = ()) -> tuple[Upstream, bool]:
     """Enable or disable an upstream; returns it and whether that changed anything."""
     with _change(session):

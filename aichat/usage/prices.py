@@ -107,6 +107,28 @@ def parse_price(raw: Mapping[str, Any]) -> dict:
     }
 
 
+def problems(raw: Mapping[str, Any]) -> dict[str, str]:
+    """What is wrong with each field of `raw`, checked one by one (a form shows each next to its field)."""
+    base = {"model": "m", "input_per_mtok": "0", "output_per_mtok": "0"}
+    found = {}
+    for field in FIELDS:
+        if field in raw:
+            try:
+                parse_price({**base, field: raw[field]})
+            except PriceError as exc:
+                found[field] = str(exc)
+    for field in REQUIRED:
+        if field not in raw:
+            found[field] = f"{field} is required"
+    return found
+
+
+def target(price: Mapping) -> str:
+    """How the audit log names a price row: model@day, and >tokens for a tier."""
+    tier = price["above_prompt_tokens"]
+    return f"{price['model']}@{price['valid_from']}" + (f">{tier}" if tier else "")
+
+
 def _key(price: Mapping) -> tuple:
     return price["model"], price["valid_from"], price["above_prompt_tokens"]
 
