@@ -4,9 +4,9 @@ A row names a model (`fast`) and what it stands for (`deepseek/deepseek-chat`). 
 AICHAT_MODEL_ALIASES win over a row of the same name. Changes bump the `gateway` configuration version,
 so every process picks them up without a restart.
 
-Revision ID: 0015
+Revision ID: 0013
 Revises: 0012
-Create Date: 2026-12-07 01:00:00
+Create Date: 2026-12-05 01:00:00
 
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
