@@ -124,3 +124,6 @@ def test_a_help_page_reads_under_the_policy_without_a_violation(app, make_admin,
     page.wait_for_url(base + "/admin/help/upstreams#when-redis-is-unreachable")
     assert page.evaluate("document.querySelector(':target').textContent") == "When Redis is unreachable"
     assert page.evaluate("window.__violations") == []
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: wide tables and code scroll inside the page
+    page.goto(base + "/admin/help/benchmarks")
+    assert page.evaluate("document.querySelector('#help-doc').getBoundingClientRect().right <= innerWidth")
