@@ -33,10 +33,21 @@ def test_signed_out_every_help_url_goes_to_the_login_page(client):
 
 def test_the_index_lists_every_document_by_its_first_heading(viewer):
     html = _html(viewer.get("/admin/help/"))
-    listed = re.findall(r'<a href="/admin/help/([a-z0-9_-]+)">([^<]+)</a>', html)
+    listed = re.findall(r'<a href="/admin/help/([a-z0-9_-]+)"[^>]*>([^<]+)</a>', html)
     expected = {p.stem: re.search(r"^# (.+)$", p.read_text(), re.M).group(1).replace("`", "") for p in PAGES}
     assert dict(listed) == expected and len(listed) >= 10
     assert [name for name, _ in listed][:2] == ["api", "upstreams"], "the order of docs/README.md's table"
+
+
+def test_the_console_s_help_menu_leads_here_and_speaks_chinese(viewer):
+    """The header's help link opens the index; in Chinese the page's own words are Chinese, the documents English."""
+    assert 'href="/admin/help/" id="help-link"' in _html(viewer.get("/admin/"))
+    zh = {"Accept-Language": "zh-CN"}
+    index = _html(viewer.get("/admin/help/", headers=zh))
+    assert "<h1>帮助</h1>" in index and "文档为英文。" in index and "The documentation of aichat" not in index
+    assert "The documents are in English." not in _html(viewer.get("/admin/help/", headers={"Accept-Language": "en"}))
+    page = _html(viewer.get("/admin/help/api", headers=zh))
+    assert 'aria-label="文档"' in page and '<article class="card help-doc" id="help-doc" lang="en">' in page
 
 
 def test_a_document_renders_its_tables_headings_and_anchors(viewer):
@@ -96,12 +107,11 @@ def test_raw_html_in_a_document_is_shown_as_text(viewer, tmp_path, monkeypatch):
         'inline <img src=x onerror=alert(2)> and [run](javascript:alert(3)) and [web](https://example.com)\n')
     monkeypatch.setattr(docs, "DOCS", tmp_path)
     html = _html(viewer.get("/admin/help/hostile"))
-    doc = html[html.index('id="help-doc"'):]
+    doc = html[html.index('id="help-doc"'):html.index("</article>")]
     assert "<script" not in doc and "<img" not in doc and "<div onclick" not in doc and "javascript:" not in doc
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in doc and "&lt;img src=x onerror=alert(2)&gt;" in doc
     assert '<a href="https://example.com" rel="noopener noreferrer">web</a>' in doc
-    assert [name for name, _ in re.findall(r'<a href="/admin/help/([a-z0-9_-]+)">([^<]+)</a>',
-                                           _html(viewer.get("/admin/help/")))] == ["hostile"]
+    assert re.findall(r'<a href="/admin/help/([a-z0-9_-]+)"', _html(viewer.get("/admin/help/"))) == ["hostile"]
 
 
 def test_a_help_page_reads_under_the_policy_without_a_violation(app, make_admin, live_server, page):
