@@ -5,6 +5,7 @@ import pytest
 
 from aichat.admin import docs
 from tests.admin.conftest import login
+from tests.admin.test_console_tour import SCREENSHOTS
 from tests.admin.test_pages_browser import WATCH
 from tests.test_docs import DOCS, anchors
 
@@ -115,7 +116,8 @@ def test_raw_html_in_a_document_is_shown_as_text(viewer, tmp_path, monkeypatch):
 
 
 def test_a_help_page_reads_under_the_policy_without_a_violation(app, make_admin, live_server, page):
-    """In Chromium with the CSP in force: styled, no violation, and an anchor link lands on its heading."""
+    """In Chromium with the CSP in force: no violation, an anchor link lands on its heading, a phone's screen is
+    enough; screenshots beside the console tour's."""
     make_admin(app, "viewer", token=False, role="viewer")
     base = live_server(app)
     messages = []
@@ -126,14 +128,21 @@ def test_a_help_page_reads_under_the_policy_without_a_violation(app, make_admin,
     page.fill("#password", "correct horse battery")
     page.click("button[type=submit]")
     page.wait_for_load_state()
-    for path in ("/admin/help/", "/admin/help/benchmarks", "/admin/help/sites"):
-        assert page.goto(base + path).status == 200, path
-        assert page.evaluate("window.__violations") == [] and not [m for m in messages if "Content Security" in m]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for language in ("en", "zh_CN"):
+        page.goto(f"{base}/language/{language}?next=/admin/help/")
+        for path, shot in (("/admin/help/", "help"), ("/admin/help/benchmarks", None), ("/admin/help/sites", "help-sites")):
+            assert page.goto(base + path).status == 200, path
+            assert page.evaluate("window.__violations") == [] and not [m for m in messages if "Content Security" in m]
+            if shot:
+                page.screenshot(path=str(SCREENSHOTS / f"{shot}-{language}.png"), full_page=path.endswith("/"))
     assert page.evaluate("getComputedStyle(document.querySelector('.help-doc table')).overflowX") == "auto"
     page.click("#help-doc a[href='/admin/help/upstreams#when-redis-is-unreachable']")
     page.wait_for_url(base + "/admin/help/upstreams#when-redis-is-unreachable")
     assert page.evaluate("document.querySelector(':target').textContent") == "When Redis is unreachable"
     assert page.evaluate("window.__violations") == []
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: wide tables and code scroll inside the page
-    page.goto(base + "/admin/help/benchmarks")
+    page.goto(f"{base}/language/en?next=/admin/help/benchmarks")
     assert page.evaluate("document.querySelector('#help-doc').getBoundingClientRect().right <= innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 1
+    page.screenshot(path=str(SCREENSHOTS / "help-benchmarks-en-phone.png"))  # the top: a document runs long
