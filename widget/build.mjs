@@ -36,7 +36,7 @@ const loaded = rows.filter((row) => TAG_LOADS.includes(row.name)).reduce((sum, r
 const kb = (n) => (n / 1024).toFixed(1) + " KB";
 for (const row of rows) console.log(`${row.name.padEnd(12)} ${kb(row.raw).padStart(9)} ${kb(row.gzip).padStart(9)} gzipped`);
 console.log(`the tag loads ${kb(loaded)} gzipped (budget ${kb(BUDGET)})`);
-// The README's size table is checked against this file, and this file against a fresh build.
+// The size table in docs/widget.md is checked against this file, and this file against a fresh build.
 writeFileSync(join(out, "sizes.json"), JSON.stringify({ files: rows, tag_loads: TAG_LOADS, tag_gzip: loaded,
                                                         budget: BUDGET }, null, 2) + "\n");
 if (loaded > BUDGET) {

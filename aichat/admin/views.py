@@ -118,6 +118,7 @@ AREAS = (
     "pages",
     "upstreams",
     "prices",
+    "help",
 )
 for _area in AREAS:
     importlib.import_module(f"{__package__}.{_area}")

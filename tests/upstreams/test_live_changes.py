@@ -15,7 +15,7 @@ from .conftest import OLD_KEY, ok
 
 DEEPSEEK_KEY = "sk-deepseek-live-change-key-0001"
 BACKUP_KEY = "sk-deepseek-backup-live-key-0002"
-PROMISED = 5.0  # seconds: the README promises a change reaches every worker within a few seconds
+PROMISED = 5.0  # seconds: docs/upstreams.md promises a change reaches every worker within a few seconds
 
 
 @pytest.fixture

@@ -143,6 +143,6 @@ def browser_page(_browser):
 
 
 def screenshot(page, name: str) -> None:
-    """Save the page as docs/screenshots/widget/<name>.png (the README shows them)."""
+    """Save the page as docs/screenshots/widget/<name>.png (the README and docs/widget.md name them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
