@@ -22,10 +22,15 @@ PO = ROOT / "aichat" / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages
 PHONE = {"width": 390, "height": 844}
 # A name that is no word of the catalog, so the header's "signed in as" never looks like an English string.
 TOURIST = "ops-lead"
-# Text of the page and of the attributes people read or hear: labels, titles, placeholders.
+# The help pages show the documents, which are written in English and marked lang="en".
+PAGES = CONSOLE_PAGES + ["/admin/help/", "/admin/help/console"]
+# Text of the page and of the attributes people read or hear (labels, titles, placeholders), leaving out what is
+# marked as English on purpose: the documents, and the language switch's own "English".
 VISIBLE_TEXT = """() => {
-  const parts = [document.title, document.body.innerText];
-  for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [alt]'))
+  const body = document.body.cloneNode(true);
+  for (const el of body.querySelectorAll('[lang="en"], script, style, template')) el.remove();
+  const parts = [document.title, body.textContent];
+  for (const el of body.querySelectorAll('[aria-label], [title], [placeholder], [alt]'))
     for (const name of ['aria-label', 'title', 'placeholder', 'alt'])
       if (el.getAttribute(name)) parts.push(el.getAttribute(name));
   return parts.join('\\n');
@@ -95,7 +100,7 @@ def test_every_page_in_both_languages_is_whole_and_the_chinese_one_has_no_englis
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for language in ("en", "zh_CN"):
         _visit(page, f"{base}/language/{language}?next=/admin/")
-        for path in CONSOLE_PAGES:
+        for path in PAGES:
             response = _visit(page, base + path)
             assert response.status == 200, path
             _no_violation(page, messages, path)
@@ -110,7 +115,7 @@ def test_every_page_in_both_languages_is_whole_and_the_chinese_one_has_no_englis
 def test_every_page_fits_a_phone_screen(tour):
     base, page, messages = tour
     page.set_viewport_size(PHONE)
-    for path in CONSOLE_PAGES:
+    for path in PAGES:
         _visit(page, base + path)
         # Wide tables scroll inside their own box; the page itself never scrolls sideways.
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
