@@ -172,3 +172,24 @@ def test_the_page_offers_sites_upstreams_and_models(pg_app):
     assert '<option value="localhost">' in page and '<option value="gemini">' in page
     assert 'value="gpt-4o-mini"' in page and "playground:ops" in page
     assert OPENAI_KEYS[0] not in page
+
+
+def test_a_spent_budget_stops_the_playground(pg_app, fake_openai):
+    set_site_limits(pg_app, cost_day="0.000001")
+    client = signed_in(pg_app)
+    answers = [chat(client) for _ in range(2)]
+    refused = answers[-1]
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "budget_exhausted"
+    assert refused.json["error"]["limit"]["name"] == "cost_day"
+    assert len(fake_openai.requests) <= 1
+
+
+def test_every_upstream_down_is_a_clear_error_and_each_attempt_is_logged(pg_app, fake_openai, fake_gemini):
+    fake_openai.plan(error="server_error", times=2)
+    fake_gemini.plan(error="server_error", times=2)
+    client = signed_in(pg_app)
+    refused = chat(client)
+    assert refused.status_code == 502 and refused.json["error"]["code"] == "upstream_server_error"
+    rows = usage_rows(pg_app, at_least=4)
+    assert len(rows) == 4 and {(r["caller"], r["endpoint"], r["status"]) for r in rows} == {
+        ("playground:ops", "playground", "error")}

@@ -71,7 +71,7 @@ def test_stop_ends_the_answer_and_a_limit_is_shown_clearly(live, fake_openai):
     page.goto(base + "/admin/playground")
     page.fill("#pg-message", "a long answer please")
     page.click("#pg-send")
-    page.wait_for_function("document.querySelector('#pg-transcript .turn.assistant p')?.textContent.length > 0")
+    page.wait_for_selector("#pg-transcript .turn.assistant p:not(:empty)")
     page.click("#pg-stop")
     page.wait_for_selector("#pg-error:not([hidden])")
     assert page.get_attribute("#pg-error", "data-kind") == "stopped"
