@@ -33,7 +33,9 @@ def menu() -> list[tuple[Area, bool]]:
     here = request.endpoint or ""
 
     def shown(area: Area) -> bool:  # admin.logs_index covers admin.logs_detail, admin.logs_export …
-        return here == area.endpoint or here.startswith(area.endpoint.removesuffix("index"))
+        prefix = area.endpoint.removesuffix("index")
+        # The dashboard (admin.index) has no area prefix: it is shown only on itself.
+        return here == area.endpoint or (prefix != "admin." and here.startswith(prefix))
 
     return [(area, shown(area)) for area in AREAS if area.endpoint in views]
 
