@@ -216,3 +216,9 @@ def test_every_action_needs_the_csrf_token(owners_app):
     for path, form in ACTIONS:
         assert client.post(f"/admin/admins{path}", data=form).status_code == 400, path
     assert events(owners_app) == []
+
+
+def test_the_menu_marks_the_area_shown_and_not_the_dashboard(owners_app):
+    page = signed_in(owners_app).get("/admin/admins").get_data(as_text=True)
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', page)
+    assert current == ["/admin/admins"]
