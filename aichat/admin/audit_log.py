@@ -59,5 +59,5 @@ def audit_index():
         return url_for("admin.audit_index", **kept, page=at.token()) if at is not None else None
 
     return render_template("admin/audit/index.html", page=page, values=values, errors=errors,
-                           actions=audit_search.known_actions(db.session), newer=link(page.newer),
+                           actions=audit_search.suggested_actions(page), newer=link(page.newer),
                            older=link(page.older), filtered=bool(kept)), 400 if errors else 200

@@ -71,6 +71,8 @@ def test_pages_go_back_and_forth_through_every_row_once(audited):
 
 def test_filters_by_who_what_and_when(audited):
     client = signed_in(audited)
+    offered = client.get("/admin/audit").get_data(as_text=True)
+    assert '<option value="upstreams.">' in offered and '<option value="users.set_role">' in offered
     alice = rows(client.get("/admin/audit?actor=alice"))
     assert alice and {actor for actor, _, _ in alice} == {"alice"}
     upstreams = rows(client.get("/admin/audit?action=upstreams."))
@@ -112,7 +114,7 @@ def test_paging_never_uses_offset(audited):
         client.get(older_link(client.get(older_link(client.get("/admin/audit")))))
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    audit_queries = [(s, p) for s, p in statements if "FROM audit_event" in s and "DISTINCT" not in s]
+    audit_queries = [(s, p) for s, p in statements if "FROM audit_event" in s]
     assert len(audit_queries) == 3
     # SQLite's dialect writes LIMIT ? OFFSET ? with an offset of 0; no page may skip rows by counting them.
     assert not [s for s, p in audit_queries if "OFFSET" in s.upper() and list(p)[-1] != 0]
