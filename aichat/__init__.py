@@ -144,6 +144,7 @@ def init_web(app: Flask) -> None:
     from .demo import bp as demo_bp
     from .headers import init_security_headers
     from .health.views import bp as health_bp
+    from .home import bp as home_bp
     from .i18n import init_i18n
     from .request_id import init_request_ids
     from .telemetry.views import bp as metrics_bp
@@ -156,6 +157,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(demo_bp)
+    app.register_blueprint(home_bp)
 
 
 def init_cli(app: Flask) -> None:

@@ -34,7 +34,8 @@ def menu() -> list[tuple[Area, bool]]:
 
     def shown(area: Area) -> bool:  # admin.logs_index covers admin.logs_detail, admin.logs_export …
         prefix = area.endpoint.removesuffix("index")
-        return here == area.endpoint or (prefix.endswith("_") and here.startswith(prefix))
+        # The dashboard (admin.index) has no area prefix: it is shown only on itself.
+        return here == area.endpoint or (prefix != "admin." and here.startswith(prefix))
 
     return [(area, shown(area)) for area in AREAS if area.endpoint in views]
 

@@ -1,4 +1,4 @@
-"""`/admin`: login and logout with Flask-Login, lockout and session clocks; the console pages in pages.py."""
+"""`/admin`: login and logout with Flask-Login, lockout and session clocks; each console area in its own module."""
 from __future__ import annotations
 
 import importlib
@@ -115,7 +115,9 @@ def forbidden(exc):
 
 # The console's areas, one module each; each adds its views to this blueprint when imported.
 AREAS = (
-    "pages",
+    "admins",
+    "audit_log",
+    "playground",
     "upstreams",
     "prices",
     "help",

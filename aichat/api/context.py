@@ -50,16 +50,17 @@ def suggestions(asked: bool) -> bool:
 
 
 def call_context(endpoint: str, *, suggestions: bool = False, site: str | None = None,
-                 turn: Turn | None = None) -> CallContext:
+                 turn: Turn | None = None, caller: str | None = None) -> CallContext:
     """The context of this call; `site` is an explicit site_domain of a local key holder, which wins; `turn` the
-    conversation turn the call continues (its usage rows name the conversation)."""
+    conversation turn the call continues (its usage rows name the conversation); `caller` names a caller that
+    holds no key (the console's playground), else its key's label names it."""
     # The call is about to go upstream: first let the worker's other connections have a turn. Under gevent a
     # request otherwise runs from reading its body to its upstream send without yielding, and a busy worker
     # serves the connections whose requests arrive back to back while others wait: at 32 connections the p99
     # was 0.7-2.7 s without this yield and 0.15-0.45 s with it (bench/bench.py, c=32). Elsewhere it costs ~1 µs.
     time.sleep(0)
     return CallContext(request_id=g.request_id, endpoint=endpoint, site_domain=site or site_domain(),
-                       site_id=g.caller.site.id, caller=caller_label(), suggestions=suggestions,
+                       site_id=g.caller.site.id, caller=caller or caller_label(), suggestions=suggestions,
                        hold=g.get("reservation"), allows=_model_policy(g.caller),
                        conversation_id=turn.conversation_id if turn is not None else None, turn=turn)
 

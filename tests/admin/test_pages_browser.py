@@ -2,7 +2,7 @@
 import pytest
 
 from aichat import audit
-from tests.admin.conftest import PASSWORD
+from tests.admin.conftest import CONSOLE_PAGES, PASSWORD
 
 # Listens before any page script runs; Playwright's init scripts are not subject to the page's CSP.
 WATCH = """
@@ -54,7 +54,7 @@ def test_every_console_page_loads_under_the_policy_without_a_violation(console):
     assert response.headers["x-frame-options"] == "DENY" and response.headers["x-content-type-options"] == "nosniff"
     _check(page, "/admin/login")
     _sign_in(page, base, "viewer")
-    for path in ("/admin/", "/admin/admins", "/admin/audit", "/admin/audit?actor=cli:ops"):
+    for path in (*CONSOLE_PAGES, "/admin/audit?actor=cli:ops"):
         response = page.goto(base + path)
         assert response.status == 200 and response.headers["referrer-policy"] == "same-origin", path
         _check(page, path)
