@@ -1,0 +1,46 @@
+"""Usage per site and per client key over a period, from the daily rollup: what the console's site pages show."""
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aichat.models.usage import AIUsageStats
+
+from .queries import Period, caller_summary, money_str
+
+_S = AIUsageStats.__table__.c
+
+
+def _empty() -> dict:
+    return {"requests": 0, "tokens": 0, "cost": defaultdict(Decimal)}
+
+
+def per_site(session: Session, period: Period, sites: list) -> dict[int, dict]:
+    """{site id: requests, tokens, cost per currency} for `sites` (rows with a site id are that site's; rows
+    with none belong to the site their domain names)."""
+    by_domain = {site.domain: site.id for site in sites}
+    query = (select(_S.site_id, _S.site_domain, _S.currency, func.sum(_S.requests),
+                    func.sum(_S.prompt_tokens + _S.completion_tokens), func.sum(_S.cost))
+             .where(_S.day >= period.first, _S.day <= period.last)
+             .group_by(_S.site_id, _S.site_domain, _S.currency))
+    out: dict[int, dict] = defaultdict(_empty)
+    known = set(by_domain.values())
+    for site_id, domain, currency, requests, tokens, cost in session.execute(query):
+        owner = site_id if site_id in known else by_domain.get(domain)
+        if owner is None:
+            continue
+        totals = out[owner]
+        totals["requests"] += int(requests or 0)
+        totals["tokens"] += int(tokens or 0)
+        if cost and currency:
+            totals["cost"][currency] += Decimal(cost)
+    return {site_id: {**totals, "cost": {c: money_str(a) for c, a in sorted(totals["cost"].items())}}
+            for site_id, totals in out.items()}
+
+
+def per_key(session: Session, period: Period, prefixes: list[str]) -> dict[str, dict]:
+    """{key prefix: the caller summary of that key over the period} (usage rows name a key by its prefix)."""
+    return {prefix: caller_summary(session, period, prefix) for prefix in prefixes}
