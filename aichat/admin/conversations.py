@@ -97,8 +97,9 @@ def _user_or_400(args):
     if owner is None and "user" not in errors:
         errors["user"] = gettext("Name the user: their user id on the site, or user:… / anon:…")
     if errors:
-        return None, None, render_template("admin/conversations/erase.html", fields=fields, errors=errors,
-                                           site=site.domain, owner=None, count=None), 400
+        page = render_template("admin/conversations/erase.html", fields=fields, errors=errors, site=site.domain,
+                               owner=None, count=None)
+        return None, None, (page, 400)
     return site, owner, None
 
 
