@@ -6,7 +6,7 @@ accepts a new key, and refuses a revoked one, after its next poll.
 """
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, redirect, request, url_for
 
 from aichat import audit
 from aichat.extensions import db
@@ -16,7 +16,7 @@ from aichat.tenancy.specs import SpecError
 
 from . import site_forms as forms
 from .roles import role_required
-from .sites import _edit_page, _once, _site_or_404, store
+from .sites import edit_page, show_once, site_or_404, store
 from .views import bp
 
 
@@ -35,14 +35,14 @@ def _key_or_404(site, prefix: str) -> ClientKey:
 def _refused(site, errors: dict[str, str], form_name: str):
     """The site page again, with the key form's errors next to its fields."""
     current = store.site_dict(site)
-    return _edit_page(site, current, forms.form_values(current), {}, 400, key_errors=errors,
+    return edit_page(site, current, forms.form_values(current), {}, 400, key_errors=errors,
                       key_form=form_name, key_values=request.form)
 
 
 @bp.post("/sites/<domain>/keys")
 @role_required("admin")
 def sites_key_create(domain: str):
-    site = _site_or_404(domain)
+    site = site_or_404(domain)
     parsed = forms.key_form(request.form)
     if parsed.errors:
         return _refused(site, parsed.errors, "issue")
@@ -51,14 +51,14 @@ def sites_key_create(domain: str):
     except SpecError as exc:
         return _refused(site, {forms.field_of(str(exc), forms.KEY_FIELDS): str(exc)}, "issue")
     _audit("keys.create", None, issued.after)
-    return _once("admin/sites/key_issued.html", site=site.domain, key=issued.key, issued=issued.after,
+    return show_once("admin/sites/key_issued.html", site=site.domain, key=issued.key, issued=issued.after,
                  replaced=None)
 
 
 @bp.post("/sites/<domain>/keys/<prefix>/revoke")
 @role_required("admin")
 def sites_key_revoke(domain: str, prefix: str):
-    site = _site_or_404(domain)
+    site = site_or_404(domain)
     before, after = keys.revoke(db.session, _key_or_404(site, prefix))
     if before != after:
         _audit("keys.revoke", before, after)
@@ -68,17 +68,17 @@ def sites_key_revoke(domain: str, prefix: str):
 @bp.post("/sites/<domain>/keys/<prefix>/rotate")
 @role_required("admin")
 def sites_key_rotate(domain: str, prefix: str):
-    site = _site_or_404(domain)
+    site = site_or_404(domain)
     row = _key_or_404(site, prefix)
     parsed = forms.rotate_form(request.form)
     if not parsed.errors:
         try:
             issued, old_after = keys.rotate(db.session, row, parsed.values["grace"], parsed.values["expires_in"])
-        except SpecError as exc:
-            parsed.errors["grace"] = str(exc)
+        except SpecError as exc:  # revoked, or rotated already
+            parsed.errors["form"] = str(exc)
         else:
             _audit("keys.rotate", issued.before, old_after)
             _audit("keys.create", None, issued.after)
-            return _once("admin/sites/key_issued.html", site=site.domain, key=issued.key, issued=issued.after,
+            return show_once("admin/sites/key_issued.html", site=site.domain, key=issued.key, issued=issued.after,
                          replaced=old_after)
     return _refused(site, parsed.errors, prefix)

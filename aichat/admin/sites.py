@@ -34,7 +34,7 @@ from .views import bp
 USAGE_DAYS = 7
 
 
-def _site_or_404(domain: str):
+def site_or_404(domain: str):
     row = store.find(db.session, domain)
     if row is None:
         abort(404)
@@ -102,12 +102,12 @@ def _create(parsed: forms.Parsed) -> store.Change:
 @bp.get("/sites/<domain>")
 @login_required
 def sites_edit(domain: str):
-    row = _site_or_404(domain)
+    row = site_or_404(domain)
     site = store.site_dict(row)
-    return _edit_page(row, site, forms.form_values(site), {}, saved=request.args.get("saved") == "1")
+    return edit_page(row, site, forms.form_values(site), {}, saved=request.args.get("saved") == "1")
 
 
-def _edit_page(row, site: dict, values, errors: dict, status: int = 200, **more):
+def edit_page(row, site: dict, values, errors: dict, status: int = 200, **more):
     """The edit form, with what is left of each limit today and the site's client keys and their usage."""
     choice = picker.choose(request.args, current_app.config)
     key_rows = keys.listed(db.session, row.domain)
@@ -128,7 +128,7 @@ def _key(row) -> dict:
 @bp.post("/sites/<domain>")
 @role_required("admin")
 def sites_update(domain: str):
-    row = _site_or_404(domain)
+    row = site_or_404(domain)
     current = store.site_dict(row)
     parsed = forms.site_form(request.form)
     if not parsed.errors:
@@ -140,13 +140,13 @@ def sites_update(domain: str):
         else:
             _done("sites.update", change)
             return redirect(url_for("admin.sites_edit", domain=change.after["domain"], saved=1))
-    return _edit_page(store.get(db.session, domain), current, request.form, parsed.errors, 400)
+    return edit_page(store.get(db.session, domain), current, request.form, parsed.errors, 400)
 
 
 @bp.post("/sites/<domain>/enabled")
 @role_required("admin")
 def sites_enable(domain: str):
-    row = _site_or_404(domain)
+    row = site_or_404(domain)
     enabled = request.form.get("enabled") == "1"
     _done("sites.enable" if enabled else "sites.disable", store.set_enabled(db.session, row.domain, enabled))
     return redirect(url_for("admin.sites_edit", domain=row.domain))
@@ -155,7 +155,7 @@ def sites_enable(domain: str):
 @bp.get("/sites/<domain>/remove")
 @role_required("admin")
 def sites_remove_confirm(domain: str):
-    row = _site_or_404(domain)
+    row = site_or_404(domain)
     return render_template("admin/sites/remove.html", site=store.site_dict(row), keys=len(row.keys),
                            local=row.domain == LOCAL_DOMAIN)
 
@@ -163,7 +163,7 @@ def sites_remove_confirm(domain: str):
 @bp.post("/sites/<domain>/remove")
 @role_required("admin")
 def sites_remove(domain: str):
-    row = _site_or_404(domain)
+    row = site_or_404(domain)
     try:
         _done("sites.remove", store.remove_site(db.session, row.domain))
     except SpecError:
@@ -176,11 +176,11 @@ def sites_remove(domain: str):
 @role_required("admin")
 def sites_identity_secret(domain: str):
     """A new identity secret, shown on this answer only; the old one verifies for the grace period chosen."""
-    row = _site_or_404(domain)
+    row = site_or_404(domain)
     parsed = forms.secret_form(request.form)
     if parsed.errors:
         site = store.site_dict(row)
-        return _edit_page(row, site, forms.form_values(site), parsed.errors, 400)
+        return edit_page(row, site, forms.form_values(site), parsed.errors, 400)
     had = bool(row.identity_secret)
     try:
         keyring = load_keyring(current_app.config, current_app.instance_path)
@@ -189,10 +189,10 @@ def sites_identity_secret(domain: str):
     secret, change = identity_secret.rotate(db.session, keyring, row.domain,
                                             parsed.values["grace"] if had else timedelta(0))
     _done("sites.identity_secret.rotate" if had else "sites.identity_secret.create", change)
-    return _once("admin/sites/secret.html", site=change.after, secret=secret)
+    return show_once("admin/sites/secret.html", site=change.after, secret=secret)
 
 
-def _once(template: str, **context):
+def show_once(template: str, **context):
     """A page holding a secret shown this once: never cached, never kept by the browser's history."""
     response = current_app.make_response(render_template(template, **context))
     response.headers["Cache-Control"] = "no-store"

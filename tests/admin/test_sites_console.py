@@ -20,6 +20,7 @@ from aichat.runtime import runtime_of
 from aichat.tenancy import keys as key_store
 from aichat.tenancy import sites as site_store
 from tests.admin.conftest import PASSWORD, csrf_token, login
+from tests.admin.test_pages_browser import WATCH
 
 SHOP = "shop.example.com"
 ORIGIN = "https://shop.example.com"
@@ -254,6 +255,8 @@ def test_revoke_and_rotate_from_the_page(console, caplog):
     [event] = _events(console, "keys.revoke")
     assert json.loads(event.after)["state"] == "revoked" and new not in _everything_after(console, console.admin,
                                                                                           caplog)
+    again = _post(console.admin, f"/admin/sites/{SHOP}/keys/{old}/rotate", {"grace": "1h"}, f"/admin/sites/{SHOP}")
+    assert again.status_code == 400 and "already rotated" in again.get_data(as_text=True)
     assert console.admin.post(f"/admin/sites/{SHOP}/keys/aic_live_nothere/revoke",
                               data={"csrf_token": csrf_token(console.admin, "/admin/sites")}).status_code == 404
 
@@ -320,8 +323,10 @@ def live(gateway_app, make_admin, live_server, page):
         site_store.create_site(db.session, SHOP, [ORIGIN])
     runtime_of(app).jobs.start()  # as a served worker does after fork: the tenancy poll among them
     base = live_server(app)
+    page.add_init_script(WATCH)
     _sign_in(page, base)
-    return app, base, page
+    yield app, base, page
+    assert page.evaluate("window.__violations") == [], "the pages keep the Content-Security-Policy"
 
 
 def _chat(base, key, **body):
@@ -331,7 +336,10 @@ def _chat(base, key, **body):
 
 def test_a_key_issued_on_the_page_works_and_stops_when_revoked_there(live):
     app, base, page = live
-    page.goto(f"{base}/admin/sites/{SHOP}")
+    for path in ("/admin/sites", "/admin/sites/new", "/admin/conversations"):
+        assert page.goto(base + path).status == 200, path
+    page.click("text=Sites")
+    page.click(f"text={SHOP}")
     page.click("details.issue summary")
     page.fill("#k-name", "browser test")
     page.click("#issue-key-submit")
