@@ -17,6 +17,8 @@ from aichat.tenancy.specs import (LIMIT_NAMES, SpecError, check_domain, check_ip
                                   check_on_disconnect, check_origin, check_preset, check_retention_days,
                                   check_site_name)
 
+from .form_messages import explain
+
 PRESET_TEXT = ("system_prompt", "client_system", "default_model", "temperature_min", "temperature_max",
                "max_tokens", "max_input_chars", "max_input_tokens", "max_messages")
 KEY_LIMITS = ("rpm", "tpm", "tpd", "cost_day", "cost_month")
@@ -32,14 +34,20 @@ class Parsed:
 
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    key: bool = False  # a client key's form (its fields read a little differently)
 
     def check(self, name: str, checker, *args) -> Any:
         """checker(*args), or None with the error kept under `name`."""
         try:
             return checker(*args)
         except SpecError as exc:
-            self.errors.setdefault(name, str(exc))
+            self.errors.setdefault(name, explain(name, str(exc), self.key))
             return None
+
+    def refused(self, exc: SpecError, fields) -> None:
+        """The store's refusal of the whole change, kept under the field it is about."""
+        name = field_of(str(exc), fields)
+        self.errors[name] = explain(name, str(exc), self.key)
 
 
 def field_of(message: str, fields: tuple[str, ...] | list[str]) -> str:
@@ -105,7 +113,7 @@ def _preset(form: Mapping[str, str], out: Parsed) -> dict[str, Any]:
         try:
             check_preset(preset)
         except SpecError as exc:  # a rule between fields: temperatures, the default model among the allowed
-            out.errors[field_of(str(exc), list(preset))] = str(exc)
+            out.refused(exc, list(preset))
     return preset
 
 
@@ -144,7 +152,7 @@ KEY_FIELDS = ("name", "models", "expires", "allow_ips", "deny_ips", *KEY_LIMITS)
 
 def key_form(form: Mapping[str, str]) -> Parsed:
     """A new client key's name, models, limits, lifetime and address lists."""
-    out = Parsed()
+    out = Parsed(key=True)
     out.values["name"] = out.check("name", keys.check_key_name, form.get("name", ""))
     out.values["models"] = list(out.check("models", check_models, entries(form.get("models"))) or ())
     out.values["limits"] = _limits(form, out, KEY_LIMITS)
@@ -158,7 +166,7 @@ def key_form(form: Mapping[str, str]) -> Parsed:
 
 def rotate_form(form: Mapping[str, str]) -> Parsed:
     """A rotation's grace period for the old key (0: none) and the new key's lifetime (blank: as the old one's)."""
-    out = Parsed()
+    out = Parsed(key=True)
     out.values["grace"] = out.check("grace", keys.check_duration, (form.get("grace") or "24h").strip(), "grace",
                                     True)
     expires = _blank_none(form.get("expires"))

@@ -49,7 +49,8 @@ def sites_key_create(domain: str):
     try:
         issued = keys.create(db.session, site.domain, **parsed.values)
     except SpecError as exc:
-        return _refused(site, {forms.field_of(str(exc), forms.KEY_FIELDS): str(exc)}, "issue")
+        parsed.refused(exc, forms.KEY_FIELDS)
+        return _refused(site, parsed.errors, "issue")
     _audit("keys.create", None, issued.after)
     return show_once("admin/sites/key_issued.html", site=site.domain, key=issued.key, issued=issued.after,
                  replaced=None)
@@ -75,7 +76,7 @@ def sites_key_rotate(domain: str, prefix: str):
         try:
             issued, old_after = keys.rotate(db.session, row, parsed.values["grace"], parsed.values["expires_in"])
         except SpecError as exc:  # revoked, or rotated already
-            parsed.errors["form"] = str(exc)
+            parsed.refused(exc, ())
         else:
             _audit("keys.rotate", issued.before, old_after)
             _audit("keys.create", None, issued.after)

@@ -80,7 +80,7 @@ def sites_create():
         try:
             change = _create(parsed)
         except SpecError as exc:
-            parsed.errors[forms.field_of(str(exc), forms.SITE_FIELDS)] = str(exc)
+            parsed.refused(exc, forms.SITE_FIELDS)
         else:
             _done("sites.create", change)
             return redirect(url_for("admin.sites_edit", domain=change.after["domain"], saved=1))
@@ -136,7 +136,7 @@ def sites_update(domain: str):
             change = store.update_site(db.session, row.domain, reserved_origins=current_app.config[
                 "AICHAT_ALLOWED_ORIGINS"], **forms.update_arguments(parsed, current))
         except SpecError as exc:
-            parsed.errors[forms.field_of(str(exc), forms.SITE_FIELDS)] = str(exc)
+            parsed.refused(exc, forms.SITE_FIELDS)
         else:
             _done("sites.update", change)
             return redirect(url_for("admin.sites_edit", domain=change.after["domain"], saved=1))

@@ -113,15 +113,26 @@ def test_a_bad_field_is_named_next_to_it_with_a_400_and_nothing_changes(console,
     assert _events(console) == []
 
 
+def test_errors_are_said_in_the_admins_language(console):
+    resp = console.admin.post("/admin/sites", headers={"Accept-Language": "zh-CN"},
+                              data={"csrf_token": csrf_token(console.admin, "/admin/sites/new"),
+                                    **_site_form(domain="not a domain!", rpm="many")})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "主机名" in _field_error(html, "domain") and "整数" in _field_error(html, "rpm")
+
+
 def test_rules_between_fields_and_clashes_with_other_sites_go_to_their_field(console):
     html = _post(console.admin, "/admin/sites", _site_form(temperature_min="1.5", temperature_max="0.5"),
                  "/admin/sites/new").get_data(as_text=True)
-    assert "above temperature_max" in _field_error(html, "temperature_min")
+    assert "lowest temperature is above the highest" in _field_error(html, "temperature_min")
     resp = _post(console.admin, "/admin/sites", _site_form(origins=ORIGIN), "/admin/sites/new")
-    assert resp.status_code == 400 and "already used by site" in _field_error(resp.get_data(as_text=True), "origins")
+    assert resp.status_code == 400
+    assert f"Another site ({SHOP}) lists this origin" in _field_error(resp.get_data(as_text=True), "origins")
     resp = _post(console.admin, "/admin/sites", _site_form(domain=SHOP, origins="https://x.example.com"),
                  "/admin/sites/new")
-    assert resp.status_code == 400 and "already exists" in _field_error(resp.get_data(as_text=True), "domain")
+    assert resp.status_code == 400
+    assert "A site with this domain already exists." == _field_error(resp.get_data(as_text=True), "domain")
 
 
 def test_an_edit_changes_what_the_form_holds_and_is_audited_once(console):
@@ -141,7 +152,7 @@ def test_an_edit_changes_what_the_form_holds_and_is_audited_once(console):
     assert _post(console.admin, f"/admin/sites/{SHOP}", form, f"/admin/sites/{SHOP}").status_code == 302
     assert len(_events(console, "sites.update")) == 1, "saving the same form again records no change"
     bad = _post(console.admin, f"/admin/sites/{SHOP}", {**form, "rpm_user": "x"}, f"/admin/sites/{SHOP}")
-    assert bad.status_code == 400 and "rpm_user" in _field_error(bad.get_data(as_text=True), "rpm_user")
+    assert bad.status_code == 400 and "whole number" in _field_error(bad.get_data(as_text=True), "rpm_user")
 
 
 def test_what_is_left_today_is_shown_for_each_limit(console):
@@ -256,7 +267,7 @@ def test_revoke_and_rotate_from_the_page(console, caplog):
     assert json.loads(event.after)["state"] == "revoked" and new not in _everything_after(console, console.admin,
                                                                                           caplog)
     again = _post(console.admin, f"/admin/sites/{SHOP}/keys/{old}/rotate", {"grace": "1h"}, f"/admin/sites/{SHOP}")
-    assert again.status_code == 400 and "already rotated" in again.get_data(as_text=True)
+    assert again.status_code == 400 and "rotated already, to aic_live_" in again.get_data(as_text=True)
     assert console.admin.post(f"/admin/sites/{SHOP}/keys/aic_live_nothere/revoke",
                               data={"csrf_token": csrf_token(console.admin, "/admin/sites")}).status_code == 404
 
