@@ -6,7 +6,7 @@ version so every process serves it after its next poll, and is audited under the
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
@@ -111,11 +111,20 @@ def edit_page(row, site: dict, values, errors: dict, status: int = 200, **more):
     """The edit form, with what is left of each limit today and the site's client keys and their usage."""
     choice = picker.choose(request.args, current_app.config)
     key_rows = keys.listed(db.session, row.domain)
-    quota = runtime_of().quota
-    left = quota_view(quota, runtime_of().directory, row.domain)["sites"] if quota is not None else []
     return _form_page(site, values, errors, status, keys=[_key(k) for k in key_rows],
                       usage=by_site.per_key(db.session, choice.period, [k.prefix for k in key_rows]),
-                      left=left[0] if left else None, choice=choice, labels=picker.PRESET_LABELS, **more)
+                      left=_left(row.domain), choice=choice, labels=picker.PRESET_LABELS, **more)
+
+
+def _left(domain: str) -> list[dict]:
+    """What is used and left now of each of the site's own limits, as the limits engine counts them."""
+    runtime = runtime_of()
+    runtime.tenancy.poll()  # a change just made here is counted at once (one version read; no reload otherwise)
+    if runtime.quota is None:
+        return []
+    found = quota_view(runtime.quota, runtime.directory, domain)["sites"]
+    return [{**item, "resets": datetime.fromisoformat(item["resets_at"].replace("Z", "+00:00"))}
+            for item in (found[0]["limits"] if found else [])]
 
 
 def _key(row) -> dict:
