@@ -19,20 +19,19 @@ def _empty() -> dict:
 
 
 def per_site(session: Session, period: Period, sites: list) -> dict[int, dict]:
-    """{site id: requests, tokens, cost per currency} for `sites` (rows with a site id are that site's; rows
-    with none belong to the site their domain names)."""
+    """{site id: requests, tokens, cost per currency} for `sites`: the rows that carry a site's id, and those
+    with none that name its domain (written before sites had ids). Two queries, each on its (site, day) index."""
     by_domain = {site.domain: site.id for site in sites}
-    query = (select(_S.site_id, _S.site_domain, _S.currency, func.sum(_S.requests),
-                    func.sum(_S.prompt_tokens + _S.completion_tokens), func.sum(_S.cost))
-             .where(_S.day >= period.first, _S.day <= period.last)
-             .group_by(_S.site_id, _S.site_domain, _S.currency))
+    sums = (_S.currency, func.sum(_S.requests), func.sum(_S.prompt_tokens + _S.completion_tokens), func.sum(_S.cost))
+    days = (_S.day >= period.first, _S.day <= period.last)
+    by_id = (select(_S.site_id, *sums).where(_S.site_id.in_(list(by_domain.values())), *days)
+             .group_by(_S.site_id, _S.currency))
+    by_name = (select(_S.site_domain, *sums).where(_S.site_id.is_(None), _S.site_domain.in_(list(by_domain)), *days)
+               .group_by(_S.site_domain, _S.currency))
     out: dict[int, dict] = defaultdict(_empty)
-    known = set(by_domain.values())
-    for site_id, domain, currency, requests, tokens, cost in session.execute(query):
-        owner = site_id if site_id in known else by_domain.get(domain)
-        if owner is None:
-            continue
-        totals = out[owner]
+    rows = [*session.execute(by_id), *((by_domain[d], *rest) for d, *rest in session.execute(by_name))]
+    for site_id, currency, requests, tokens, cost in rows:
+        totals = out[site_id]
         totals["requests"] += int(requests or 0)
         totals["tokens"] += int(tokens or 0)
         if cost and currency:

@@ -73,10 +73,15 @@ def test_the_list_shows_each_site_with_its_keys_and_last_7_days_of_usage(console
         db.session.add(AIUsageStats(day=date.today(), site_id=site.id, site_domain=SHOP, upstream="openai",
                                     provider="openai", model="gpt-4o-mini", caller="", currency="USD", requests=1234,
                                     attempts=1234, successes=1234, prompt_tokens=5000, completion_tokens=678))
+        # A row from before sites had ids names the domain only; one older than the week is not counted.
+        db.session.add(AIUsageStats(day=date.today(), site_id=None, site_domain=SHOP, upstream="openai",
+                                    provider="openai", model="m", caller="", currency="USD", requests=1000))
+        db.session.add(AIUsageStats(day=date(2020, 1, 1), site_id=site.id, site_domain=SHOP, upstream="openai",
+                                    provider="openai", model="m", caller="", currency="USD", requests=5))
         db.session.commit()
     html = console.admin.get("/admin/sites").get_data(as_text=True)
     row = re.search(r"<tr>\s*<td><a href=\"/admin/sites/shop.example.com\">.*?</tr>", html, re.S).group(0)
-    assert ORIGIN in row and "1,234" in row and "5,678" in row and "Enabled" in row
+    assert ORIGIN in row and "2,234" in row and "5,678" in row and "Enabled" in row
     assert re.search(r'<td class="num">1</td>', row), "one client key"
     assert 'id="new-site"' in html
     assert 'id="new-site"' not in console.viewer.get("/admin/sites").get_data(as_text=True)
