@@ -399,3 +399,25 @@ def test_a_preset_changed_on_the_page_is_obeyed_by_the_next_chat(live):
     assert within.status_code == 200, within.text
     wrong_model = requests.post(url, json={**body, "max_tokens": 10}, headers=headers, timeout=10)
     assert wrong_model.status_code == 400 and "allowed_models" in wrong_model.json()["error"]["message"]
+
+
+def test_key_usage_on_the_page_matches_the_caller_summary(console):
+    """Does the page's one grouped query count a key's usage as usage/queries.caller_summary does?"""
+    from aichat.admin.period import choose
+    from aichat.usage.by_site import per_key
+    from aichat.usage.queries import caller_summary
+
+    with console.app_context():
+        prefix = key_store.create(db.session, SHOP, name="k").row.prefix
+        site = site_store.find(db.session, SHOP)
+        for day, model, currency, cost in ((date.today(), "a", "USD", "0.5"), (date.today(), "b", "USD", "0.25"),
+                                           (date.today(), "b", "EUR", "1"), (date(2020, 1, 1), "a", "USD", "9")):
+            db.session.add(AIUsageStats(day=day, site_id=site.id, site_domain=SHOP, upstream="u", provider="openai",
+                                        model=model, caller=prefix, currency=currency, requests=7, attempts=7,
+                                        successes=7, prompt_tokens=11, completion_tokens=13, cost=cost))
+        db.session.commit()
+        period = choose({"period": "30"}, console.config).period
+        ours, theirs = per_key(db.session, period, [prefix])[prefix], caller_summary(db.session, period, prefix)
+    assert ours["requests"] == theirs["requests"] == 21 and ours["cost"] == theirs["cost"] == {"EUR": "1",
+                                                                                                "USD": "0.75"}
+    assert ours["tokens"]["total"] == theirs["tokens"]["total"] == 72
