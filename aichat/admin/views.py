@@ -121,6 +121,8 @@ AREAS = (
     "upstreams",
     "prices",
     "help",
+    "sites",
+    "conversations",
 )
 for _area in AREAS:
     importlib.import_module(f"{__package__}.{_area}")
