@@ -92,21 +92,27 @@ def breakdown(session: Session, by: str, period: Period, previous: Period, site_
 
 
 def sort_rows(result: Breakdown, column: str, direction: str) -> list[CostRow]:
-    """The rows sorted by a column of SORTS; cost, share and change compare currency by currency in code order."""
-    currencies = result.currencies
+    """The rows sorted by a column of SORTS, ties by key.
 
-    def by_currency(values: dict, missing) -> tuple:
-        return tuple(missing if values.get(c) is None else values[c] for c in currencies)
+    Cost compares currency by currency in code order (amounts in two currencies are not comparable);
+    share and change, being ratios, compare by a row's largest one. A row with no change to show
+    (nothing before) sorts after every number, whichever the direction.
+    """
+    currencies = result.currencies
+    none_last = float("-inf") if direction == "desc" else float("inf")
+
+    def largest(values: dict) -> float:
+        known = [v for v in values.values() if v is not None]
+        return max(known) if known else none_last
 
     keys = {
         "name": lambda r: ((r.name or r.key).casefold(), r.key),
         "requests": lambda r: r.requests, "tokens": lambda r: r.tokens,
-        "cost": lambda r: by_currency(r.cost, Decimal(0)), "share": lambda r: by_currency(r.share, 0.0),
-        # No change to show (nothing before): below every number whichever way the column is sorted.
-        "change": lambda r: by_currency(r.change, float("-inf") if direction == "desc" else float("inf")),
+        "cost": lambda r: tuple(r.cost.get(c, Decimal(0)) for c in currencies),
+        "share": lambda r: largest(r.share), "change": lambda r: largest(r.change),
         "unpriced": lambda r: r.unpriced, "estimated": lambda r: r.estimated,
     }
-    ordered = sorted(result.rows, key=lambda r: r.key)  # ties in the chosen column: by key
+    ordered = sorted(result.rows, key=lambda r: r.key)  # a stable sort keeps this order among ties
     return sorted(ordered, key=keys[column], reverse=direction == "desc")
 
 
