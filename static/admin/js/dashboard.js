@@ -31,7 +31,7 @@ function options(extra = {}) {
 
 function colour(dataset, i, colours) {
   const c = dataset.colour || colours.series[i % colours.series.length];
-  return { ...dataset, borderColor: c, backgroundColor: c, pointRadius: dataset.pointRadius ?? 1.5 };
+  return { ...dataset, borderColor: c, backgroundColor: c, pointRadius: dataset.pointRadius ?? 2.5 };
 }
 
 // A small table with the chart's numbers: the same data for screen readers and for reading exact values.
