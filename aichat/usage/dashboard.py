@@ -17,7 +17,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from aichat.models.tenancy import ClientKey, Site
-from aichat.models.usage import TTFT_COLUMNS, AIUsageStats
+from aichat.models.usage import LATENCY_COLUMNS, TTFT_COLUMNS, AIUsageStats
 from aichat.tenancy.directory import LOCAL_DOMAIN
 
 from . import histogram
@@ -31,9 +31,9 @@ PERCENTILES = (("p50_ms", 0.5), ("p95_ms", 0.95))
 
 def sums(session: Session, period: Period, keys: tuple, columns: tuple, site_domain: str | None = None,
          extra: dict | None = None) -> list:
-    """Rows of `keys` with the sum of each stats column in `columns` (and of each `extra` expression) over the period."""
+    """Rows of `keys` with the sum of each stats column in `columns` over the period, and each `extra` aggregate."""
     exprs = [func.sum(_S[c]).label(c) for c in columns]
-    exprs += [func.sum(e).label(name) for name, e in (extra or {}).items()]
+    exprs += [e.label(name) for name, e in (extra or {}).items()]
     query = (select(*(_S[k] for k in keys), *exprs)
              .where(_S.day >= period.first, _S.day <= period.last).group_by(*(_S[k] for k in keys)))
     if site_domain is not None:
@@ -65,7 +65,8 @@ def key_names(session: Session) -> dict[str, str]:
 
 # --- time to first token ---------------------------------------------------------------------
 
-_UNMEASURED = case((and_(_S.ttft_count.is_(None), _S.streams > 0), 1), else_=0)
+_UNMEASURED = func.sum(case((and_(_S.ttft_count.is_(None), _S.streams > 0), 1), else_=0))
+FIRST_TOKEN_SUMS = TTFT_COLUMNS + ("ttft_sum_ms", "ttft_count")
 
 
 @dataclass
@@ -93,8 +94,7 @@ class FirstToken:
 def first_token(session: Session, period: Period, keys: tuple = (), site_domain: str | None = None):
     """FirstToken per value of `keys` over the period."""
     out: dict[tuple, FirstToken] = defaultdict(FirstToken)
-    for row in sums(session, period, keys, TTFT_COLUMNS + ("ttft_sum_ms", "ttft_count"), site_domain,
-                    {"unmeasured": _UNMEASURED}):
+    for row in sums(session, period, keys, FIRST_TOKEN_SUMS, site_domain, {"unmeasured": _UNMEASURED}):
         out[tuple(getattr(row, k) for k in keys)].add(row)
     return out
 
@@ -147,21 +147,34 @@ def charts(session: Session, period: Period, site_domain: str | None = None) -> 
             "sites": _traffic_by_site(session, period, site_domain)}
 
 
+# What the charts by day need, summed in one pass over the period's rows: outcomes, both histograms.
+_DAY_SUMS = ("requests", "successes", "cancelled", "errors") + LATENCY_COLUMNS + TTFT_COLUMNS
+_DAY_BOUNDS = {"latency_min_ms": func.min(_S.latency_min_ms), "latency_max_ms": func.max(_S.latency_max_ms),
+               "latency_unbounded": func.sum(case((and_(_S.latency_count > 0, _S.latency_min_ms.is_(None)), 1),
+                                                  else_=0)),
+               "unmeasured": _UNMEASURED}
+
+
 def _by_day(session: Session, period: Period, days: list, site_domain: str | None) -> dict:
-    by_day = _grouped(session, period, ("day",), site_domain)
-    ttft = first_token(session, period, ("day",), site_domain)
+    """Requests, failed requests, upstream errors, and latency and first-token p50/p95, per day."""
+    found = {row.day: row for row in sums(session, period, ("day",), _DAY_SUMS, site_domain, _DAY_BOUNDS)}
     out = {"requests": [], "failed": [], "errors": [], "latency": {"p50": [], "p95": []},
            "ttft": {"p50": [], "p95": []}}
     for day in days:
-        n = by_day.get((day,), _Totals())
-        out["requests"].append(n.n["requests"])
-        out["failed"].append(n.n["requests"] - n.n["successes"] - n.n["cancelled"])
-        out["errors"].append(n.n["errors"])
-        latency = n.latency(PERCENTILES)
-        first = ttft.get((day,), FirstToken()).percentiles()
-        for name in ("p50", "p95"):
-            out["latency"][name].append(latency[f"{name}_ms"])
-            out["ttft"][name].append(first[f"{name}_ms"])
+        row = found.get(day)
+        n = {c: int(getattr(row, c) or 0) if row is not None else 0 for c in _DAY_SUMS}
+        out["requests"].append(n["requests"])
+        out["failed"].append(n["requests"] - n["successes"] - n["cancelled"])
+        out["errors"].append(n["errors"])
+        # As _Totals.latency: the exact bounds narrow the buckets only when every row of the day has them.
+        bounded = row is not None and row.latency_min_ms is not None and not row.latency_unbounded
+        bounds = (row.latency_min_ms, row.latency_max_ms) if bounded else None
+        latency = [n[c] for c in LATENCY_COLUMNS]
+        first = FirstToken(counts=[n[c] for c in TTFT_COLUMNS], unmeasured=int(row.unmeasured or 0) if row else 0)
+        first_ms = first.percentiles()
+        for name, q in PERCENTILES:
+            out["latency"][name[:3]].append(histogram.percentile(latency, q, bounds))
+            out["ttft"][name[:3]].append(first_ms[name])
     return out
 
 
