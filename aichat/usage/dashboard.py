@@ -107,7 +107,8 @@ def _headline(session: Session, period: Period, site_domain: str | None) -> dict
         total.merge(t)
     n = total.n
     latency = total.latency(PERCENTILES)
-    return {"requests": n["requests"], "successes": n["successes"], "success_rate": _rate(n["successes"], n["requests"]),
+    return {"requests": n["requests"], "successes": n["successes"],
+            "success_rate": _rate(n["successes"], n["requests"]),
             "tokens": total.tokens()["total"], "cost": dict(total.cost), "failovers": n["failovers"],
             "latency_p50_ms": latency["p50_ms"], "latency_p95_ms": latency["p95_ms"],
             "ttft": first_token(session, period, (), site_domain)[()].percentiles(),
@@ -131,7 +132,8 @@ def headline(session: Session, period: Period, previous: Period, site_domain: st
     changes["success_rate"] = None if rate_now is None or rate_before is None else rate_now - rate_before
     for name in ("p50_ms", "p95_ms"):
         changes[f"ttft_{name}"] = change(now["ttft"][name], before["ttft"][name])
-    changes["cost"] = {currency: change(amount, before["cost"].get(currency)) for currency, amount in now["cost"].items()}
+    changes["cost"] = {currency: change(amount, before["cost"].get(currency))
+                       for currency, amount in now["cost"].items()}
     return {"now": now, "before": before, "change": changes}
 
 

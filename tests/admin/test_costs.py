@@ -26,7 +26,8 @@ def _table(html: str, by: str) -> str:
 def _rows(html: str, by: str) -> list[list[str]]:
     """Each body row of a breakdown as its cells' text."""
     body = re.search(r"<tbody>(.*?)</tbody>", _table(html, by), re.S).group(1)
-    return [[" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+    cells = r"<t[hd][^>]*>(.*?)</t[hd]>"
+    return [[" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in re.findall(cells, row, re.S)]
             for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
 
 
