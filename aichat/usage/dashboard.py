@@ -145,8 +145,7 @@ def charts(session: Session, period: Period, site_domain: str | None = None) -> 
     return {"period": period.as_json(), "days": [d.isoformat() for d in days],
             **_by_day(session, period, days, site_domain),
             "cost": _cost_by_upstream(session, period, days, site_domain),
-            "models": _tokens_by_model(session, period, site_domain),
-            "sites": _traffic_by_site(session, period, site_domain)}
+            **_models_and_sites(session, period, site_domain)}
 
 
 # What the charts by day need, summed in one pass over the period's rows: outcomes, both histograms.
@@ -196,27 +195,31 @@ def _cost_by_upstream(session: Session, period: Period, days: list, site_domain:
     return out
 
 
-def _tokens_by_model(session: Session, period: Period, site_domain: str | None) -> list[dict]:
-    """Prompt and completion tokens per model, most tokens first; past TOP_MODELS the rest as one row (model None)."""
-    rows = sums(session, period, ("model",), ("prompt_tokens", "completion_tokens"), site_domain)
-    ranked = sorted(((r.model, int(r.prompt_tokens or 0), int(r.completion_tokens or 0)) for r in rows),
-                    key=lambda r: (-(r[1] + r[2]), r[0]))
+def _models_and_sites(session: Session, period: Period, site_domain: str | None) -> dict:
+    """Tokens by model and traffic by site, from one pass over the period (a few dozen groups)."""
+    names = site_names(session)
+    tokens: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    traffic: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in sums(session, period, ("model", "site_id", "site_domain"),
+                    ("prompt_tokens", "completion_tokens", "requests", "successes", "cancelled"), site_domain):
+        t = tokens[row.model]
+        t[0] += int(row.prompt_tokens or 0)
+        t[1] += int(row.completion_tokens or 0)
+        requests = int(row.requests or 0)
+        s = traffic[site_of(names, row.site_id, row.site_domain)]
+        s[0] += requests
+        s[1] += requests - int(row.successes or 0) - int(row.cancelled or 0)
+    return {"models": _top_models(tokens),
+            "sites": [{"site": site, "requests": r, "failed": f}  # busiest first
+                      for site, (r, f) in sorted(traffic.items(), key=lambda kv: (-kv[1][0], kv[0]))]}
+
+
+def _top_models(tokens: dict[str, list[int]]) -> list[dict]:
+    """Prompt and completion tokens per model, most first; past TOP_MODELS the rest as one row (model None)."""
+    ranked = sorted(((m, p, c) for m, (p, c) in tokens.items()), key=lambda r: (-(r[1] + r[2]), r[0]))
     out = [{"model": m, "prompt": p, "completion": c} for m, p, c in ranked[:TOP_MODELS]]
     rest = ranked[TOP_MODELS:]
     if rest:
         out.append({"model": None, "prompt": sum(r[1] for r in rest), "completion": sum(r[2] for r in rest),
                     "models": len(rest)})
     return out
-
-
-def _traffic_by_site(session: Session, period: Period, site_domain: str | None) -> list[dict]:
-    """Requests and failed requests per site, busiest first."""
-    names = site_names(session)
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in sums(session, period, ("site_id", "site_domain"), ("requests", "successes", "cancelled"), site_domain):
-        requests = int(row.requests or 0)
-        t = totals[site_of(names, row.site_id, row.site_domain)]
-        t[0] += requests
-        t[1] += requests - int(row.successes or 0) - int(row.cancelled or 0)
-    return [{"site": site, "requests": r, "failed": f}
-            for site, (r, f) in sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))]
