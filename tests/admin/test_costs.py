@@ -150,3 +150,9 @@ def test_a_viewer_reads_costs_and_downloads_them(app, client, make_admin):
     login(client, "viewer")
     assert "gpt-4o-mini" in client.get("/admin/costs", query_string=PERIOD).get_data(as_text=True)
     assert client.get("/admin/costs/site.csv", query_string=PERIOD).status_code == 200
+
+
+def test_the_menu_marks_costs_as_the_page_shown_not_the_dashboard(seeded):
+    client, _ = seeded
+    html = _page(client)
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', html) == ["/admin/costs"]
