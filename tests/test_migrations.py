@@ -347,6 +347,7 @@ def test_0013_leaves_time_to_first_token_unknown_until_a_day_is_recomputed_and_d
         got = {s.day: (s.ttft_count, s.ttft_sum_ms, s.ttft_le_200)
                for s in db.session.execute(sa.select(AIUsageStats)).scalars()}
         assert got == {kept: (1, 180.0, 1), pruned: (None, None, 0)}
+        db.session.rollback()  # PostgreSQL: the session's open transaction would hold off the ALTER TABLE
         downgrade(revision="0012")
         with db.engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_stats")}
