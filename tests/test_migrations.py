@@ -20,12 +20,12 @@ from aichat.usage.days import UTC, usage_zone
 from aichat.runtime import runtime_of
 from aichat.usage.rollup import days_between, rollup_days, rollup_pending
 from tests.conftest import _base_config, require_service
-from tests.usage.factories import (GROUP, STAT_FIELDS, assert_stats_equal, expected_stats, log_row, roll_up,
-                                   stats_by_group, utc, write_logs)
+from tests.usage.factories import (GROUP, STAT_FIELDS, TTFT_FIELDS, assert_stats_equal, expected_stats, log_row,
+                                   roll_up, stats_by_group, utc, write_logs)
 
 HEAD = ScriptDirectory(str(Path(__file__).resolve().parent.parent / "migrations")).get_current_head()
 
-NEW = ("id", "upstream", "latency_min_ms", "latency_max_ms", "site_id")  # not in ai_usage_stats at 0003
+NEW = ("id", "upstream", "latency_min_ms", "latency_max_ms", "site_id", *TTFT_FIELDS)  # not in ai_usage_stats at 0003
 
 
 def _old_stats_row(day: date) -> dict:
@@ -132,7 +132,7 @@ def _without_upstream(table) -> sa.TableClause:
     """The table as revision 0004 has it: the model's columns but `upstream` and `site_id` (and the database's
     own id)."""
     return sa.table(table.name, *(sa.column(c.name, c.type) for c in table.c
-                                  if c.name not in ("id", "upstream", "site_id")))
+                                  if c.name not in ("id", "upstream", "site_id", *TTFT_FIELDS)))
 
 
 def _unnamed(row: dict) -> dict:
@@ -154,7 +154,7 @@ def _old_rows() -> list[dict]:
 def _old_stats(rows: list[dict]) -> list[dict]:
     """What the rollup of revision 0004 stored for `rows`: the groups without the upstream."""
     out = []
-    for key, fields in expected_stats(rows, UTC).items():
+    for key, fields in expected_stats(rows, UTC, ttft=False).items():
         group = dict(zip(GROUP, key))
         assert group.pop("upstream") == group["provider"]
         out.append({**group, **fields})
@@ -181,7 +181,7 @@ def test_0006_names_the_rows_written_before_it_after_their_kind_and_keeps_their_
             indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("ai_usage_log")}
             assert indexes["ix_ai_usage_log_upstream_created"] == ["upstream", "created_at"]
     expected = expected_stats(rows, UTC)
-    assert_stats_equal(stats_by_group(app_on), expected)  # the backfill alone: no rollup ran yet
+    assert_stats_equal(stats_by_group(app_on), expected_stats(rows, UTC, ttft=False))  # the backfill alone
 
     with app_on.app_context():
         recomputed = rollup_days(db.engine, UTC, days_between(date(2026, 1, 5), date(2026, 1, 7)))
@@ -219,7 +219,7 @@ def test_0006_downgrades_by_merging_upstreams_of_one_kind(app_on):
                      for r in conn.execute(sa.select(old)).mappings()}
     as_kind = [{**r, "upstream": r["provider"]} for r in rows]
     want = {tuple(v for k, v in zip(GROUP, key) if k != "upstream"): fields
-            for key, fields in expected_stats(as_kind, UTC).items()}
+            for key, fields in expected_stats(as_kind, UTC, ttft=False).items()}
     assert len(want) == 5
     assert_stats_equal(found, want)
 
@@ -268,12 +268,12 @@ def test_0010_downgrades_by_merging_sites_of_one_domain(app_on):
         assert sorted(sited) == [(101, "shop.example.com"), (102, "shop.example.com"), (103, "blog.example.org")]
         downgrade(revision="0009")
         old = sa.table("ai_usage_stats", *(sa.column(c.name, c.type) for c in AIUsageStats.__table__.c
-                                           if c.name not in ("id", "site_id")))
+                                           if c.name not in ("id", "site_id", *TTFT_FIELDS)))
         with db.engine.connect() as conn:
             found = {tuple(r[k] for k in GROUP): {f: r[f] for f in STAT_FIELDS}
                      for r in conn.execute(sa.select(old)).mappings()}
             assert "site_id" not in {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_log")}
-    assert_stats_equal(found, expected_stats(rows, UTC))
+    assert_stats_equal(found, expected_stats(rows, UTC, ttft=False))
 
 
 def test_0011_adds_conversations_and_site_settings_and_downgrades(app_on):
@@ -318,4 +318,38 @@ def test_0012_adds_the_usage_rows_conversation_and_downgrades(app_on):
         with db.engine.connect() as conn:
             assert "conversation_id" not in {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_log")}
             assert conn.execute(sa.text("SELECT request_id FROM ai_usage_log")).scalar_one() == "r-old"
+        upgrade()
+
+
+def test_0014_leaves_time_to_first_token_unknown_until_a_day_is_recomputed_and_downgrades(app_on):
+    """Stats from before 0014 have no time to first token (NULL, not 0); a day with streams whose logs are kept
+    is marked and recomputed from them; a pruned day stays unknown; back at 0013 the columns are gone."""
+    kept, pruned = date(2026, 1, 5), date(2026, 1, 1)
+    rows = [log_row(utc(2026, 1, 5, 9), stream=True, ttft_ms=180.0, latency_ms=900.0),
+            log_row(utc(2026, 1, 5, 10), stream=True, ttft_ms=None, latency_ms=400.0)]
+    old = [log_row(utc(2026, 1, 1, 9), stream=True, ttft_ms=90.0)]  # its log is pruned below
+    with app_on.app_context():
+        upgrade(revision="0013")
+        stats_0013 = sa.table("ai_usage_stats", *(sa.column(c.name, c.type) for c in AIUsageStats.__table__.c
+                                                  if c.name not in ("id", *TTFT_FIELDS)))
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(AIUsageLog.__table__), rows)
+            conn.execute(sa.insert(stats_0013), [{**dict(zip(GROUP, key)), "site_id": None, **fields} for key, fields
+                                                 in expected_stats([*rows, *old], UTC, ttft=False).items()])
+            conn.execute(sa.insert(UsageRollupState), [
+                {"name": "timezone", "value": "UTC"}, {"name": "pruned_before", "value": "2026-01-03T00:00:00+00:00"}])
+        upgrade()
+        assert db.session.execute(sa.select(UsageDirtyDay.day)).scalars().all() == [kept]
+        counts = dict(db.session.execute(sa.select(AIUsageStats.day, AIUsageStats.ttft_count)).all())
+        assert counts == {kept: None, pruned: None}
+        rollup_pending(db.engine, usage_zone(app_on.config))
+        db.session.expire_all()
+        got = {s.day: (s.ttft_count, s.ttft_sum_ms, s.ttft_le_200)
+               for s in db.session.execute(sa.select(AIUsageStats)).scalars()}
+        assert got == {kept: (1, 180.0, 1), pruned: (None, None, 0)}
+        db.session.rollback()  # PostgreSQL: the session's open transaction would hold off the ALTER TABLE
+        downgrade(revision="0013")
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("ai_usage_stats")}
+            assert not columns & set(TTFT_FIELDS) and "lat_le_inf" in columns
         upgrade()

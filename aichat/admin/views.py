@@ -6,7 +6,7 @@ import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from aichat.extensions import db, limiter, login_manager
@@ -97,12 +97,6 @@ def logout():
     return redirect(url_for("admin.login"))
 
 
-@bp.get("/")
-@login_required
-def index():
-    return render_template("admin/index.html")
-
-
 @bp.errorhandler(CSRFError)
 def csrf_failed(_exc: CSRFError):
     return render_template("admin/login.html", error="csrf"), 400
@@ -115,6 +109,8 @@ def forbidden(exc):
 
 # The console's areas, one module each; each adds its views to this blueprint when imported.
 AREAS = (
+    "dashboard",
+    "costs",
     "admins",
     "audit_log",
     "playground",

@@ -16,6 +16,8 @@ from .types import Money
 LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 20000,
                       30000, 60000)
 LATENCY_COLUMNS = tuple(f"lat_le_{b}" for b in LATENCY_BUCKETS_MS) + ("lat_le_inf",)
+# Time to first token of successful streamed attempts: the same buckets.
+TTFT_COLUMNS = tuple(f"ttft_le_{b}" for b in LATENCY_BUCKETS_MS) + ("ttft_le_inf",)
 
 
 class AIUsageLog(db.Model):
@@ -78,7 +80,8 @@ class AIUsageStats(db.Model):
     the group: a name removed and added again may come back with another kind). `caller` is ''
     for browser calls; `currency` is '' where no cost was computed. attempts counts log rows;
     requests counts first attempts (one per client request); latency columns cover successful
-    attempts only, and their min and max are NULL when there are none.
+    attempts only, and their min and max are NULL when there are none. ttft columns cover successful
+    streamed attempts with a time to first token; ttft_count is NULL on days rolled up before it was kept.
     """
 
     __tablename__ = "ai_usage_stats"
@@ -128,6 +131,27 @@ class AIUsageStats(db.Model):
     lat_le_30000: Mapped[int] = mapped_column(Integer, default=0)
     lat_le_60000: Mapped[int] = mapped_column(Integer, default=0)
     lat_le_inf: Mapped[int] = mapped_column(Integer, default=0)
+    # NULL: the day was rolled up before time to first token was kept (its percentiles are unknown).
+    ttft_sum_ms: Mapped[float | None] = mapped_column(Float)
+    ttft_count: Mapped[int | None] = mapped_column(Integer)
+    ttft_le_50: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_100: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_200: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_300: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_500: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_750: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_1000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_1500: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_2000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_3000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_5000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_7500: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_10000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_15000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_20000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_30000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_60000: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ttft_le_inf: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("day", "site_id", "site_domain", "upstream", "provider", "model", "caller", "currency",

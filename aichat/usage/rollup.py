@@ -21,7 +21,8 @@ rows; requests = rows with attempt 1; successes/errors/cancelled by status; fail
 token sums; cost = SUM(cost) (NULLs skipped); unpriced = rows with no cost but with tokens;
 estimated = rows with usage_source 'estimated'; latency sum, count, min, max and histogram over
 successful attempts that have a latency (a row goes into the first bucket whose bound >= it;
-min and max are NULL when there is none).
+min and max are NULL when there is none); time to first token sum, count and histogram (the same
+buckets) over successful streamed attempts that have one.
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from aichat.models.tenancy import Site
-from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AIUsageLog, AIUsageStats, UsageDirtyDay
-from aichat.models.usage import UsageRollupState
+from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, TTFT_COLUMNS, AIUsageLog, AIUsageStats
+from aichat.models.usage import UsageDirtyDay, UsageRollupState
 from aichat.tenancy.directory import LOCAL_DOMAIN
 
 from .days import UTC, day_bounds, day_start, each_day, local_day, today
@@ -126,6 +127,17 @@ def _count_if(condition):
     return func.sum(case((condition, 1), else_=0))
 
 
+def _buckets(column, counted) -> list:
+    """A histogram's counts: each counted row in the first bucket whose bound is >= its value."""
+    out, lower = [], None
+    for bound in LATENCY_BUCKETS_MS:
+        within = column <= bound if lower is None else and_(column > lower, column <= bound)
+        out.append(_count_if(and_(counted, within)))
+        lower = bound
+    out.append(_count_if(and_(counted, column > lower)))
+    return out
+
+
 def _aggregate(day: date, start: datetime, end: datetime):
     """INSERT INTO ai_usage_stats … SELECT … GROUP BY for the logs in [start, end)."""
     model = func.coalesce(_L.model_served, "")
@@ -134,14 +146,7 @@ def _aggregate(day: date, start: datetime, end: datetime):
     # A site's rows group by its id alone; the local site's, and rows without a site, by their domain too.
     by_name = case((or_(_L.site_id.is_(None), _SITE.c.domain == LOCAL_DOMAIN), _L.site_domain), else_="")
     timed = and_(_L.status == "success", _L.latency_ms.is_not(None))
-    buckets = []
-    lower = None
-    for bound in LATENCY_BUCKETS_MS:
-        condition = and_(timed, _L.latency_ms <= bound) if lower is None else \
-            and_(timed, _L.latency_ms > lower, _L.latency_ms <= bound)
-        buckets.append(_count_if(condition))
-        lower = bound
-    buckets.append(_count_if(and_(timed, _L.latency_ms > lower)))
+    first_token = and_(_L.status == "success", _L.stream, _L.ttft_ms.is_not(None))
     values = {
         "day": literal(day, Date),
         "site_id": _L.site_id,
@@ -167,7 +172,10 @@ def _aggregate(day: date, start: datetime, end: datetime):
         "latency_count": _count_if(timed),
         "latency_min_ms": func.min(case((timed, _L.latency_ms))),
         "latency_max_ms": func.max(case((timed, _L.latency_ms))),
-        **dict(zip(LATENCY_COLUMNS, buckets)),
+        **dict(zip(LATENCY_COLUMNS, _buckets(_L.latency_ms, timed))),
+        "ttft_sum_ms": func.sum(case((first_token, _L.ttft_ms), else_=literal_column("0.0"))),
+        "ttft_count": _count_if(first_token),
+        **dict(zip(TTFT_COLUMNS, _buckets(_L.ttft_ms, first_token))),
     }
     query = (select(*values.values())
              .select_from(AIUsageLog.__table__.outerjoin(_SITE, _SITE.c.id == _L.site_id))

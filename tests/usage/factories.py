@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select, text
 
 from aichat.extensions import db
-from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AIUsageStats
+from aichat.models.usage import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, TTFT_COLUMNS, AIUsageStats
 from aichat.usage.days import local_day, usage_zone
 from aichat.usage.rollup import rollup_pending
 from aichat.usage.store import batch_writer
@@ -21,6 +21,7 @@ GROUP = ("day", "site_domain", "upstream", "provider", "model", "caller", "curre
 STAT_FIELDS = ("attempts", "requests", "successes", "errors", "cancelled", "failovers", "streams",
                "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "unpriced",
                "estimated", "latency_sum_ms", "latency_count", "latency_min_ms", "latency_max_ms") + LATENCY_COLUMNS
+TTFT_FIELDS = ("ttft_sum_ms", "ttft_count") + TTFT_COLUMNS  # since revision 0013
 
 
 def utc(*args) -> datetime:
@@ -68,19 +69,21 @@ def stats_by_group(app) -> dict[tuple, dict]:
     """Every AIUsageStats row, keyed by its group."""
     with app.app_context():
         rows = db.session.execute(select(AIUsageStats)).scalars().all()
-        return {tuple(getattr(r, k) for k in GROUP): {f: getattr(r, f) for f in STAT_FIELDS} for r in rows}
+        return {tuple(getattr(r, k) for k in GROUP): {f: getattr(r, f) for f in STAT_FIELDS + TTFT_FIELDS}
+                for r in rows}
 
 
-def bucket_of(latency: float) -> str:
-    for bound, column in zip(LATENCY_BUCKETS_MS, LATENCY_COLUMNS):
+def bucket_of(latency: float, columns=LATENCY_COLUMNS) -> str:
+    for bound, column in zip(LATENCY_BUCKETS_MS, columns):
         if latency <= bound:
             return column
-    return LATENCY_COLUMNS[-1]
+    return columns[-1]
 
 
-def expected_stats(rows: list[dict], zone) -> dict[tuple, dict]:
-    """The rollup's definitions applied to `rows` in plain Python."""
-    empty = {**dict.fromkeys(STAT_FIELDS, 0), "cost": Decimal(0), "latency_min_ms": None, "latency_max_ms": None}
+def expected_stats(rows: list[dict], zone, ttft: bool = True) -> dict[tuple, dict]:
+    """The rollup's definitions applied to `rows` in plain Python (ttft=False: as before revision 0013)."""
+    empty = {**dict.fromkeys(STAT_FIELDS + (TTFT_FIELDS if ttft else ()), 0), "cost": Decimal(0),
+             "latency_min_ms": None, "latency_max_ms": None}
     out: dict[tuple, dict] = defaultdict(lambda: dict(empty))
     for r in rows:
         key = (local_day(r["created_at"], zone), r["site_domain"], r["upstream"], r["provider"],
@@ -106,6 +109,11 @@ def expected_stats(rows: list[dict], zone) -> dict[tuple, dict]:
             s["latency_min_ms"] = latency if s["latency_min_ms"] is None else min(s["latency_min_ms"], latency)
             s["latency_max_ms"] = latency if s["latency_max_ms"] is None else max(s["latency_max_ms"], latency)
             s[bucket_of(latency)] += 1
+        first_token = r.get("ttft_ms")
+        if ttft and r["status"] == "success" and r["stream"] and first_token is not None:
+            s["ttft_sum_ms"] += first_token
+            s["ttft_count"] += 1
+            s[bucket_of(first_token, TTFT_COLUMNS)] += 1
     return dict(out)
 
 
@@ -115,7 +123,7 @@ def assert_stats_equal(actual: dict[tuple, dict], expected: dict[tuple, dict]) -
     for key, want in expected.items():
         got = actual[key]
         for field, value in want.items():
-            if field == "latency_sum_ms":
+            if field in ("latency_sum_ms", "ttft_sum_ms"):
                 assert abs(got[field] - value) <= 1e-6 * max(1.0, abs(value)), (key, field)
             else:
                 assert got[field] == value, (key, field, got[field], value)

@@ -18,7 +18,7 @@ from sqlalchemy import event, insert, select
 
 from aichat.extensions import db
 from aichat.models import AIUsageLog, UsageDirtyDay, UsageRollupState
-from aichat.models.usage import LATENCY_BUCKETS_MS
+from aichat.models.usage import LATENCY_BUCKETS_MS, TTFT_COLUMNS
 from aichat.usage import rollup
 from aichat.usage.days import UTC, day_bounds, day_start, local_day, today, usage_zone
 from tests.usage.factories import (assert_stats_equal, clear_usage, expected_stats, log_row, roll_up,
@@ -88,6 +88,26 @@ def test_two_upstreams_of_one_kind_roll_up_apart(app):
     assert_stats_equal(stats, expected_stats(rows, zone))
 
 
+def test_time_to_first_token_counts_successful_streams_only(app):
+    """Is the first token's histogram over successful streamed attempts that have one, each on its bucket edge?"""
+    zone = usage_zone(app.config)
+    at = day_start(DAY, zone) + timedelta(hours=9)
+    rows = [log_row(at, stream=True, ttft_ms=50.0), log_row(at, stream=True, ttft_ms=50.001),
+            log_row(at, stream=True, ttft_ms=61000.0), log_row(at, stream=True, ttft_ms=None),
+            log_row(at, stream=True, status="error", ttft_ms=20.0),  # failed after its first token: not counted
+            log_row(at, stream=False, ttft_ms=30.0)]  # a JSON answer's whole latency is no first token
+    write_logs(app, rows)
+    roll_up(app)
+    (only,) = stats_by_group(app).values()
+    assert only["ttft_count"] == 3 and only["ttft_sum_ms"] == pytest.approx(61100.001)
+    assert (only["ttft_le_50"], only["ttft_le_100"], only["ttft_le_inf"]) == (1, 1, 1)
+    assert sum(only[c] for c in TTFT_COLUMNS) == 3
+    assert_stats_equal(stats_by_group(app), expected_stats(rows, zone))
+    write_logs(app, [log_row(at, site_domain="help.example.com")])  # no streams: a count of 0, never unknown
+    roll_up(app)
+    assert sorted(v["ttft_count"] for v in stats_by_group(app).values()) == [0, 3]
+
+
 BOUNDARY_LATENCIES = [0.0, *LATENCY_BUCKETS_MS, *(b + 0.001 for b in LATENCY_BUCKETS_MS), 61000.5, 250000.0]
 OFFSETS = [timedelta(microseconds=-1), timedelta(0), timedelta(microseconds=1), timedelta(seconds=-1),
            timedelta(hours=1), timedelta(hours=12), timedelta(hours=23, minutes=59, seconds=59)]
@@ -122,6 +142,8 @@ def usage_row(draw, zone_name: str):
         currency=None if cost is None else draw(st.sampled_from(["USD", "EUR"])),
         latency_ms=draw(st.one_of(st.none(), st.sampled_from(BOUNDARY_LATENCIES),
                                   st.floats(0, 120000, allow_nan=False))),
+        ttft_ms=draw(st.one_of(st.none(), st.sampled_from(BOUNDARY_LATENCIES),
+                               st.floats(0, 120000, allow_nan=False))),
     )
 
 
