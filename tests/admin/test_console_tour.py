@@ -25,11 +25,13 @@ TOURIST = "ops-lead"
 # The help pages show the documents, which are written in English and marked lang="en".
 PAGES = CONSOLE_PAGES + ["/admin/help/", "/admin/help/console"]
 # Text of the page and of the attributes people read or hear (labels, titles, placeholders), leaving out what is
-# marked as English on purpose: the documents, and the language switch's own "English".
+# marked as English on purpose (the documents, the language switch's own "English") and what is marked
+# translate="no" (names the data uses, such as an audit target type typed into a filter).
 VISIBLE_TEXT = """() => {
   const body = document.body.cloneNode(true);
-  for (const el of body.querySelectorAll('[lang="en"], script, style, template')) el.remove();
-  const parts = [document.title, body.textContent];
+  for (const el of body.querySelectorAll('[lang="en"], [translate="no"], script, style, template')) el.remove();
+  // A help page is titled by its (English) document.
+  const parts = [document.querySelector('#help-doc[lang="en"]') ? '' : document.title, body.textContent];
   for (const el of body.querySelectorAll('[aria-label], [title], [placeholder], [alt]'))
     for (const name of ['aria-label', 'title', 'placeholder', 'alt'])
       if (el.getAttribute(name)) parts.push(el.getAttribute(name));
@@ -50,7 +52,8 @@ def _english_words() -> list[tuple[str, re.Pattern]]:
         # The text around placeholders (%(name)s, %d) must not show; short fragments would match data by chance.
         for fragment in re.split(r"%\(\w+\)[sd]|%[sd]", msgid):
             fragment = fragment.strip(" .,:;()→←")
-            if len(fragment) >= 4 and re.search(r"[A-Za-z]{3}", fragment):
+            # A word the translation keeps on purpose (a "token" in "个 token") is no English left behind.
+            if len(fragment) >= 4 and re.search(r"[A-Za-z]{3}", fragment) and fragment not in string:
                 patterns.append((msgid, re.compile(r"(?<![\w-])" + re.escape(fragment) + r"(?![\w-])")))
     return patterns
 
