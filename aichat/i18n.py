@@ -50,7 +50,7 @@ def current_language() -> str:
 def init_i18n(app: Flask) -> None:
     """Flask-Babel with our selectors, the format filters, and the language switch."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-    app.jinja_env.filters.update(number=number, money=money, percent=percent, datetime=when, date=day, ms=duration)
+    app.jinja_env.filters.update(number=number, money=money, money_short=money_short, percent=percent, datetime=when, date=day, ms=duration)
     app.jinja_env.globals.update(languages=LANGUAGES, current_language=current_language)
     app.register_blueprint(bp)
 
@@ -87,6 +87,22 @@ def money(amount, currency: str | None) -> str:
     if not currency:
         return format_decimal(value, decimal_quantization=False)
     return numbers.format_currency(value, currency, locale=get_locale(), decimal_quantization=False)
+
+
+def money_short(amount, currency: str | None) -> str:
+    """An amount for a headline: the currency's cents, or four significant digits below one unit ($0.006789)."""
+    if amount is None or amount == "":
+        return MISSING
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return str(amount)
+    if value and abs(value) < 1:
+        value = value.quantize(Decimal(1).scaleb(value.adjusted() - 3)).normalize()
+        return money(value, currency)
+    if not currency:
+        return format_decimal(value, format="#,##0.00")
+    return numbers.format_currency(value, currency, locale=get_locale())
 
 
 def percent(value, digits: int = 1) -> str:

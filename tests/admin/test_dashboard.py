@@ -29,7 +29,7 @@ BEFORE = {"requests": 2, "success_rate": 1.0, "tokens": 30, "failovers": 0, "lat
 def _stat(html: str, name: str) -> tuple[str, str]:
     """A headline card's value and the line under it (its change, or a hint), as shown."""
     block = re.search(rf'id="stat-{name}">(.*?)</div>', html, re.S).group(1)
-    value, rest = re.search(r'class="stat-value">([^<]*)</span>(.*)', block, re.S).groups()
+    value, rest = re.search(r'class="stat-value"(?: title="[^"]*")?>([^<]*)</span>(.*)', block, re.S).groups()
     return value.strip(), " ".join(re.sub(r"<[^>]+>", " ", rest).split())
 
 

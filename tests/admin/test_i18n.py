@@ -80,6 +80,8 @@ def test_numbers_money_and_times_follow_the_locale_and_the_zone(app):
             assert i18n.number(1234567) == "1,234,567"
             assert i18n.money(Decimal("0.00123"), "USD") == "$0.00123"  # every digit of an exact amount
             assert i18n.money("12.5", "USD") == "$12.50"
+            assert i18n.money_short("0.678944612", "USD") == "$0.6789" and i18n.money_short("1234.5678", "USD") == "$1,234.57"
+            assert i18n.money_short("0.00012345", "USD") == "$0.0001234"
             assert i18n.percent(0.1234) == "12.3%"
             assert i18n.duration(850.4) == "850 ms" and i18n.duration(1234) == "1.2 s"
             assert "Dec 5, 2026" in i18n.when(moment) and "7:30" in i18n.when(moment)  # Shanghai is UTC+8
