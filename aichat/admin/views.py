@@ -116,6 +116,8 @@ def forbidden(exc):
 # The console's areas, one module each; each adds its views to this blueprint when imported.
 AREAS = (
     "pages",
+    "logs",
+    "errors",
 )
 for _area in AREAS:
     importlib.import_module(f"{__package__}.{_area}")
