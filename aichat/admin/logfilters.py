@@ -34,11 +34,12 @@ class Query:
     values: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
 
-    def range_args(self) -> dict:
-        """Query arguments that choose this time range again."""
+    def range_args(self, **more) -> dict:
+        """Query arguments that choose this time range again, and the filters in `more` that are set."""
+        out = {"range": self.range}
         if self.range == "custom":
-            return {"range": "custom", "from": self.values["from"], "to": self.values["to"]}
-        return {"range": self.range}
+            out.update({"from": self.values["from"], "to": self.values["to"]})
+        return out | {k: v for k, v in more.items() if v not in (None, "")}
 
     def args(self, **more) -> dict:
         """Query arguments that choose this again (for paging links, the CSV link and the errors page's links)."""

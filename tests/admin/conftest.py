@@ -8,7 +8,7 @@ import pytest
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-CONSOLE_PAGES = ["/admin/", "/admin/admins", "/admin/audit"]  # every page a signed-in admin can open
+CONSOLE_PAGES = ["/admin/", "/admin/admins", "/admin/audit", "/admin/logs", "/admin/errors"]  # every page a signed-in admin can open
 
 
 def csrf_token(client, path: str = "/admin/login") -> str:
