@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from aichat.models.usage import AIUsageLog, AIUsageStats
@@ -73,9 +73,9 @@ class Total:
     kind: str  # exact | estimated | more_than
 
 
-def _branches(filters: Filters) -> list[list]:
-    """Disjoint lists of conditions whose union is the filter; each is one index's range scan."""
-    common = [Log.created_at >= filters.start, Log.created_at < filters.end]
+def _branches(filters: Filters, cursor: Cursor | None = None) -> list[list]:
+    """Lists of conditions whose union is the filter (past the cursor); each is one index range scan."""
+    common = _span(filters, cursor)
     for name, column in (("site", Log.site_domain), ("upstream", Log.upstream), ("status", Log.status),
                          ("error_code", Log.error_code), ("caller", Log.caller),
                          ("request_id", Log.request_id)):
@@ -83,16 +83,28 @@ def _branches(filters: Filters) -> list[list]:
             common.append(column == getattr(filters, name))
     if not filters.model:
         return [common]
-    # OR across two columns would sort; two scans (the second without the first's rows) do not.
-    other = or_(Log.model_requested.is_(None), Log.model_requested != filters.model)
-    return [common + [Log.model_requested == filters.model], common + [Log.model_served == filters.model, other]]
+    # OR across two columns would sort; two index scans, whose rows are merged (once each), do not.
+    return [common + [Log.model_requested == filters.model], common + [Log.model_served == filters.model]]
 
 
-def _after(cursor: Cursor) -> list:
-    """Rows past the cursor in its direction; the first condition is the index's range bound."""
+def _span(filters: Filters, cursor: Cursor | None) -> list:
+    """The created_at conditions: the range, narrowed to the rows past the cursor in its direction.
+
+    The cursor's bound replaces the range's end (older) or start (newer) rather than joining it: a
+    database given two bounds on one side may scan from the looser one, from the newest row to the
+    500th page, instead of starting at the cursor.
+    """
+    start, end = Log.created_at >= filters.start, Log.created_at < filters.end
+    if cursor is None:
+        return [start, end]
+    at, row_id = cursor.created_at, cursor.id
     if cursor.older:
-        return [Log.created_at <= cursor.created_at, or_(Log.created_at < cursor.created_at, Log.id < cursor.id)]
-    return [Log.created_at >= cursor.created_at, or_(Log.created_at > cursor.created_at, Log.id > cursor.id)]
+        if at >= filters.end:  # a cursor past the range (the range was changed): every row is older
+            return [start, end]
+        return [start, Log.created_at <= at, or_(Log.created_at < at, Log.id < row_id)]
+    if at < filters.start:
+        return [start, end]
+    return [Log.created_at >= at, or_(Log.created_at > at, Log.id > row_id), end]
 
 
 def _key(row) -> tuple:
@@ -105,11 +117,11 @@ def page(session: Session, filters: Filters, cursor: Cursor | None = None, size:
     """One page of matching rows, newest first, at the cursor (the newest page without one)."""
     older = cursor is None or cursor.older
     order = (Log.created_at.desc(), Log.id.desc()) if older else (Log.created_at.asc(), Log.id.asc())
-    found = []
-    for conditions in _branches(filters):
-        keyset = _after(cursor) if cursor else []
-        query = select(Log).where(*conditions, *keyset).order_by(*order).limit(size + 1)
-        found += session.scalars(query).all()
+    found = {}
+    for conditions in _branches(filters, cursor):
+        query = select(Log).where(*conditions).order_by(*order).limit(size + 1)
+        found.update((row.id, row) for row in session.scalars(query))
+    found = list(found.values())
     found.sort(key=_key, reverse=older)
     more = len(found) > size
     rows = found[:size]
@@ -120,14 +132,19 @@ def page(session: Session, filters: Filters, cursor: Cursor | None = None, size:
     first, last = rows[0], rows[-1]
     has_newer = cursor is not None and (older or more)
     has_older = (more if older else True)
-    return Page(rows, Cursor(first.created_at, first.id, older=False) if has_newer else None,
-                Cursor(last.created_at, last.id, older=True) if has_older else None)
+    return Page(rows, Cursor(_utc(first.created_at), first.id, older=False) if has_newer else None,
+                Cursor(_utc(last.created_at), last.id, older=True) if has_older else None)
+
+
+def _utc(at: datetime) -> datetime:
+    """An aware UTC instant (SQLite gives naive UTC datetimes back)."""
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
 def encode_cursor(cursor: Cursor, secret: str) -> str:
     """An opaque, signed token for a link."""
-    at = cursor.created_at if cursor.created_at.tzinfo else cursor.created_at.replace(tzinfo=timezone.utc)
-    return URLSafeSerializer(secret, salt=_CURSOR_SALT).dumps([at.isoformat(), cursor.id, int(cursor.older)])
+    return URLSafeSerializer(secret, salt=_CURSOR_SALT).dumps([_utc(cursor.created_at).isoformat(), cursor.id,
+                                                                int(cursor.older)])
 
 
 def decode_cursor(token: str, secret: str) -> Cursor:
@@ -141,10 +158,10 @@ def decode_cursor(token: str, secret: str) -> Cursor:
 
 def total(session: Session, filters: Filters, zone: ZoneInfo) -> Total:
     """How many rows match, without counting the log past COUNT_CAP."""
-    count = 0
-    for conditions in _branches(filters):
-        capped = select(Log.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
-        count += session.execute(select(func.count()).select_from(capped)).scalar_one()
+    # Each scan stops after COUNT_CAP + 1 rows; the union counts a row both scans found once.
+    scans = [select(Log.id).where(*conditions).limit(COUNT_CAP + 1).subquery() for conditions in _branches(filters)]
+    ids = union(*(select(scan.c.id) for scan in scans)).subquery() if len(scans) > 1 else scans[0]
+    count = session.execute(select(func.count()).select_from(ids)).scalar_one()
     if count <= COUNT_CAP:
         return Total(count, "exact")
     if filters.given() & {"model", "error_code", "request_id"}:
