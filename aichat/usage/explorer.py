@@ -113,13 +113,19 @@ def _key(row) -> tuple:
             row.id)
 
 
+def page_queries(filters: Filters, cursor: Cursor | None = None, size: int = PAGE_ROWS) -> list:
+    """The queries a page runs: one per index scan, each reading at most size + 1 rows in index order."""
+    older = cursor is None or cursor.older
+    order = (Log.created_at.desc(), Log.id.desc()) if older else (Log.created_at.asc(), Log.id.asc())
+    return [select(Log).where(*conditions).order_by(*order).limit(size + 1)
+            for conditions in _branches(filters, cursor)]
+
+
 def page(session: Session, filters: Filters, cursor: Cursor | None = None, size: int = PAGE_ROWS) -> Page:
     """One page of matching rows, newest first, at the cursor (the newest page without one)."""
     older = cursor is None or cursor.older
-    order = (Log.created_at.desc(), Log.id.desc()) if older else (Log.created_at.asc(), Log.id.asc())
     found = {}
-    for conditions in _branches(filters, cursor):
-        query = select(Log).where(*conditions).order_by(*order).limit(size + 1)
+    for query in page_queries(filters, cursor, size):
         found.update((row.id, row) for row in session.scalars(query))
     found = list(found.values())
     found.sort(key=_key, reverse=older)

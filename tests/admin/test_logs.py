@@ -183,3 +183,12 @@ def test_the_explorer_needs_a_signed_in_admin(client):
     for path in ("/admin/logs", "/admin/logs/1", "/admin/logs/export", "/admin/errors"):
         response = client.get(path)
         assert response.status_code == 302 and "/admin/login" in response.headers["Location"], path
+
+
+def test_a_cost_without_a_currency_shows_as_a_plain_number(app, console):
+    """A failed attempt costs 0 in no currency: shown as 0, not an error page."""
+    write_logs(app, [log_row(NOW - timedelta(seconds=5), status="error", error_code="upstream_timeout",
+                             prompt_tokens=0, completion_tokens=0, total_tokens=0, cost=0, currency=None)])
+    response = console.get("/admin/logs")
+    assert response.status_code == 200
+    assert re.search(r'<td class="num">0</td>', response.get_data(as_text=True))
