@@ -35,7 +35,8 @@ def groups(html: str) -> list[tuple]:
     body = re.search(r'<table class="table" id="error-groups">.*?<tbody>(.*?)</tbody>', html, re.S).group(1)
     out = []
     for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
-        cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         href = unescape(re.search(r'href="([^"]+)"', row).group(1))
         out.append((cells[0], cells[1], cells[2], cells[5], href))
     return out
