@@ -108,9 +108,7 @@ def _span(filters: Filters, cursor: Cursor | None) -> list:
 
 
 def _key(row) -> tuple:
-    at = row.created_at
-    return (at.replace(tzinfo=None) if at.tzinfo is None else at.astimezone(timezone.utc).replace(tzinfo=None),
-            row.id)
+    return _utc(row.created_at), row.id
 
 
 def page_queries(filters: Filters, cursor: Cursor | None = None, size: int = PAGE_ROWS) -> list:
