@@ -58,7 +58,7 @@ def logs_detail(row_id: int):
     if row is None:
         abort(404)
     others = explorer.attempts(db.session, [row.request_id]).get(row.request_id, [])
-    return render_template("admin/logs/detail.html", row=row, attempts=others,
+    return render_template("admin/logs/detail.html", row=row, attempts=others, statuses=logfilters.STATUS_LABELS,
                            error_message=redact(row.error_message) if row.error_message else None)
 
 
