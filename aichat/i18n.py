@@ -85,7 +85,7 @@ def money(amount, currency: str | None) -> str:
     except InvalidOperation:
         return str(amount)
     if not currency:
-        return format_decimal(value, decimal_quantization=False)
+        return numbers.format_decimal(value, locale=get_locale(), decimal_quantization=False)
     return numbers.format_currency(value, currency, locale=get_locale(), decimal_quantization=False)
 
 

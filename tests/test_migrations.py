@@ -179,7 +179,7 @@ def test_0006_names_the_rows_written_before_it_after_their_kind_and_keeps_their_
                         for c in sa.inspect(conn).get_columns(t) if c["name"] == "upstream"}
             assert nullable == {"ai_usage_log": False, "ai_usage_stats": False}
             indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("ai_usage_log")}
-            assert indexes["ix_ai_usage_log_upstream_created"] == ["upstream", "created_at"]
+            assert indexes["ix_ai_usage_log_upstream_created_id"] == ["upstream", "created_at", "id"]
     expected = expected_stats(rows, UTC)
     assert_stats_equal(stats_by_group(app_on), expected_stats(rows, UTC, ttft=False))  # the backfill alone
 

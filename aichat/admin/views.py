@@ -111,6 +111,8 @@ def forbidden(exc):
 AREAS = (
     "dashboard",
     "costs",
+    "logs",
+    "errors",
     "admins",
     "audit_log",
     "playground",

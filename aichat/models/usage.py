@@ -60,13 +60,19 @@ class AIUsageLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("ix_ai_usage_log_created_at", "created_at"),
-        Index("ix_ai_usage_log_site_created", "site_domain", "created_at"),
+        # The log explorer pages on (created_at, id): each filter it offers has an index ending in both, so
+        # a page is a range scan of that index in either direction, never a sort of the matching rows.
+        Index("ix_ai_usage_log_created_id", "created_at", "id"),
+        Index("ix_ai_usage_log_site_created_id", "site_domain", "created_at", "id"),
         Index("ix_ai_usage_log_site_id_created", "site_id", "created_at"),
         Index("ix_ai_usage_log_provider_created", "provider", "created_at"),
-        Index("ix_ai_usage_log_upstream_created", "upstream", "created_at"),
+        Index("ix_ai_usage_log_upstream_created_id", "upstream", "created_at", "id"),
         Index("ix_ai_usage_log_request_id", "request_id"),
-        Index("ix_ai_usage_log_status_created", "status", "created_at"),
+        Index("ix_ai_usage_log_status_created_id", "status", "created_at", "id"),
+        Index("ix_ai_usage_log_model_requested_created_id", "model_requested", "created_at", "id"),
+        Index("ix_ai_usage_log_model_served_created_id", "model_served", "created_at", "id"),
+        Index("ix_ai_usage_log_error_code_created_id", "error_code", "created_at", "id"),
+        Index("ix_ai_usage_log_caller_created_id", "caller", "created_at", "id"),
     )
 
 

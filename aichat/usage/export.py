@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from aichat.models.usage import LATENCY_COLUMNS, AIUsageLog, AIUsageStats
@@ -89,9 +89,13 @@ def _log_values(row) -> list:
 def log_csv(session: Session, first: date, last: date, zone: ZoneInfo) -> Iterator[str]:
     """Every log row created on local days first..last, oldest first, as CSV text."""
     start, end = range_bounds(first, last, zone)
+    return log_rows_csv(session, and_(AIUsageLog.created_at >= start, AIUsageLog.created_at < end))
+
+
+def log_rows_csv(session: Session, where) -> Iterator[str]:
+    """Every log row matching `where`, oldest first, as CSV text (the console's explorer exports this way)."""
     table = AIUsageLog.__table__
-    query = (select(*(table.c[name] for name in LOG_COLUMNS))
-             .where(table.c.created_at >= start, table.c.created_at < end)
+    query = (select(*(table.c[name] for name in LOG_COLUMNS)).where(where)
              .order_by(table.c.created_at, table.c.id))
     return _stream(session, query, LOG_COLUMNS, _log_values)
 

@@ -6,6 +6,7 @@ starting with `demo-`, so `flask usage seed-demo --clear` can take them out agai
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import uuid
@@ -54,7 +55,9 @@ ERRORS = (("upstream_rate_limited", 429, "rate limit reached, retry shortly"),
 
 
 def _weights(pairs) -> tuple[list, list[int]]:
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    """Choices and their cumulative weights (rng.choices(population, cum_weights=…) skips re-adding them)."""
+    pairs = list(pairs)
+    return [p[0] for p in pairs], list(itertools.accumulate(p[1] for p in pairs))
 
 
 def _hour_weights() -> list[float]:
@@ -76,33 +79,61 @@ def _tokens(rng: random.Random, median: int) -> int:
     return max(1, int(rng.lognormvariate(math.log(median), 0.6)))
 
 
+def _quotas(rows: int, weights: list[float]) -> list[int]:
+    """`rows` split in proportion to `weights` (largest remainders), summing to exactly `rows`."""
+    total = sum(weights) or 1.0
+    exact = [rows * w / total for w in weights]
+    quotas = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - quotas[i], reverse=True)
+    for i in by_remainder[:rows - sum(quotas)]:
+        quotas[i] += 1
+    return quotas
+
+
 def generate(rows: int, days: int = 90, tz: str = "UTC", seed: int = 1,
              now: datetime | None = None) -> Iterator[dict]:
-    """About `rows` usage rows (one per attempt, failovers included) over the last `days` local days.
+    """Exactly `rows` usage rows (one per attempt, failovers included) over the last `days` local days.
 
-    Rows come without cost; the caller prices them as the batch writer would.
+    Rows come day by day in time order, as live traffic is written: an index that ends in created_at
+    then grows at its end, which keeps seeding millions of rows fast. They come without cost; the caller
+    prices them as the batch writer would.
     """
     rng = random.Random(seed)
     zone = ZoneInfo(tz)
     now = now or datetime.now(timezone.utc)
     today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     start_local = today - timedelta(days=days - 1)
-    day_w, hour_w = _day_weights(days, start_local), _hour_weights()
+    hour_w = _hour_weights()
+    # Today only runs up to now: its share is its weight times the part of its traffic curve already past.
+    elapsed = (now.astimezone(zone) - today).total_seconds() / 3600
+    today_hours = [w * min(1.0, max(0.0, elapsed - h)) for h, w in enumerate(hour_w)]
+    day_w = _day_weights(days, start_local)
+    day_w[-1] *= sum(today_hours) / sum(hour_w)
+    for day, quota in enumerate(_quotas(rows, day_w)):
+        weights = today_hours if day == days - 1 else hour_w
+        batch = list(_day_rows(rng, quota, start_local + timedelta(days=day), weights, now))
+        batch.sort(key=lambda r: r["created_at"])
+        yield from batch
+
+
+def _day_rows(rng: random.Random, quota: int, day_local: datetime, hour_w: list[float],
+              now: datetime) -> Iterator[dict]:
+    """`quota` rows of one local day, in no particular order."""
     sites, site_w = _weights(SITES)
     callers, caller_w = _weights(CALLERS)
-    models, model_w = list(MODELS), [m.share for m in MODELS]
+    models, model_w = _weights((m, m.share) for m in MODELS)
+    hours, hour_w = _weights(enumerate(hour_w))
     by_provider = {p: [m for m in MODELS if m.provider == p] for p in ("gemini", "openai")}
     made = 0
-    while made < rows:
-        day = rng.choices(range(days), day_w)[0]
-        hour = rng.choices(range(24), hour_w)[0]
-        local = start_local + timedelta(days=day, hours=hour, seconds=rng.random() * 3600)
+    while made < quota:
+        hour = rng.choices(hours, cum_weights=hour_w)[0]
+        local = day_local + timedelta(hours=hour, seconds=rng.random() * 3600)
         at = local.astimezone(timezone.utc)
         if at > now:
             continue
-        site = rng.choices(sites, site_w)[0]
-        caller = rng.choices(callers, caller_w)[0]
-        model = rng.choices(models, model_w)[0]
+        site = rng.choices(sites, cum_weights=site_w)[0]
+        caller = rng.choices(callers, cum_weights=caller_w)[0]
+        model = rng.choices(models, cum_weights=model_w)[0]
         request = {
             "request_id": DEMO_PREFIX + uuid.UUID(int=rng.getrandbits(128)).hex[:24],
             "site_domain": site, "caller": caller, "endpoint": "v1" if caller else "ai-proxy",
@@ -110,7 +141,7 @@ def generate(rows: int, days: int = 90, tz: str = "UTC", seed: int = 1,
         }
         attempt = 1
         roll = rng.random()
-        if roll < 0.03 and made + 1 < rows:
+        if roll < 0.03 and made + 1 < quota:
             # A transient failure, then the other provider answers.
             code, status, message = rng.choice(ERRORS)
             yield _row(rng, request, attempt, model, at, status="error", error=(code, status, message),
@@ -173,15 +204,12 @@ def _row(rng: random.Random, request: dict, attempt: int, model: DemoModel, at: 
     }
 
 
-def seed(engine, book, zone: ZoneInfo, rows: int, days: int = 90, seed_value: int = 1, batch_size: int = 20000,
+def seed(engine, book, zone: ZoneInfo, rows: int, days: int = 90, seed_value: int = 1, batch_size: int = 50000,
          progress=lambda n: None) -> int:
-    """Insert about `rows` priced demo rows, marking their days for the rollup; returns the rows written.
+    """Insert `rows` priced demo rows, marking their days for the rollup; returns the rows written.
 
     Rows are priced with `book` exactly as the usage writer prices live rows.
     """
-    from sqlalchemy import insert
-
-    from aichat.models import AIUsageLog
     from aichat.providers.base import Usage
 
     from .days import local_day
@@ -193,12 +221,15 @@ def seed(engine, book, zone: ZoneInfo, rows: int, days: int = 90, seed_value: in
     def flush() -> None:
         nonlocal written
         with engine.begin() as conn:
-            conn.execute(insert(AIUsageLog), batch)
+            _bulk_insert(conn, batch)
             mark_dirty(conn, {local_day(r["created_at"], zone) for r in batch})
         written += len(batch)
         progress(len(batch))
         batch.clear()
 
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:  # the pool keeps this connection: a larger page cache for index upkeep
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
     for row in generate(rows, days, zone.key, seed_value):
         usage = Usage(row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"])
         row["cost"], row["currency"] = book.cost(usage, row["model_served"], row["created_at"])
@@ -208,6 +239,39 @@ def seed(engine, book, zone: ZoneInfo, rows: int, days: int = 90, seed_value: in
     if batch:
         flush()
     return written
+
+
+_SQLITE_CACHE_KIB = 256 * 1024
+
+
+def _bulk_insert(conn, rows: list[dict]) -> None:
+    """Rows into the log the fastest way each database takes them: COPY on PostgreSQL, else one executemany.
+
+    Values go through each column's own bind processing (money as SQLite stores it, times as text), so
+    the rows read back exactly as rows written by the ORM; what costs time is skipped, not what converts.
+    """
+    from aichat.models import AIUsageLog
+
+    table = AIUsageLog.__table__
+    names = list(rows[0])
+    processors = [(i, p) for i, name in enumerate(names)
+                  if (p := table.c[name].type._cached_bind_processor(conn.dialect)) is not None]
+    values = []
+    for row in rows:
+        value = list(row.values())
+        for i, process in processors:
+            value[i] = process(value[i])
+        values.append(tuple(value))
+    columns = ", ".join(names)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        cursor.close()
+    else:
+        marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in names)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)
 
 
 def clear(engine, zone: ZoneInfo, batch_size: int = 20000, progress=lambda n: None) -> int:

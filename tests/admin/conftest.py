@@ -9,8 +9,9 @@ import pytest
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Every page a signed-in admin can open.
-CONSOLE_PAGES = ["/admin/", "/admin/costs", "/admin/admins", "/admin/audit", "/admin/playground", "/admin/upstreams",
-                 "/admin/prices", "/admin/sites", "/admin/sites/localhost", "/admin/conversations"]
+CONSOLE_PAGES = ["/admin/", "/admin/costs", "/admin/logs", "/admin/errors", "/admin/admins", "/admin/audit",
+                 "/admin/playground", "/admin/upstreams", "/admin/prices", "/admin/sites", "/admin/sites/localhost",
+                 "/admin/conversations"]
 
 
 def csrf_token(client, path: str = "/admin/login") -> str:
