@@ -202,3 +202,19 @@ def test_password_hash_is_scrypt_and_not_the_password(app, make_admin):
         admin = db.session.execute(db.select(AdminUser).where(AdminUser.username == "alice")).scalar_one()
         assert admin.password_hash.startswith("scrypt:") and PASSWORD not in admin.password_hash
         assert admin.check_password(PASSWORD) and not admin.check_password(PASSWORD.upper())
+
+
+def test_no_console_url_opens_to_a_stranger(app, client):
+    """Is every console route, whatever its method and arguments, behind the sign-in (nothing found by guessing)?"""
+    open_to_all = {"admin.login", "admin.login_submit", "admin.logout", "admin.static"}
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin") and r.endpoint not in open_to_all]
+    assert len(rules) > 30, "the console's routes were not found: this test would prove nothing"
+    for rule in rules:
+        url = rule.build({name: 1 if type(rule._converters.get(name)).__name__ == "IntegerConverter" else "x1"
+                          for name in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            resp = client.open(url, method=method)
+            if method == "GET":
+                assert resp.status_code == 302 and resp.headers["Location"].startswith("/admin/login"), (method, url)
+            else:  # refused before the view: no CSRF token, and no session
+                assert resp.status_code in (302, 400, 401), (method, url, resp.status_code)
