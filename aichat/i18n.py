@@ -76,14 +76,21 @@ def number(value, digits: int | None = None) -> str:
     return format_decimal(value)
 
 
-def money(amount, currency: str | None) -> str:
-    """An exact amount in its currency, every digit kept ($0.00123, ¥12.50); no currency: the plain number."""
+def _decimal(amount) -> Decimal | str:
+    """An amount as a Decimal, or what to show instead (nothing known; text that is no number, as it is)."""
     if amount is None or amount == "":
         return MISSING
     try:
-        value = Decimal(str(amount))
+        return Decimal(str(amount))
     except InvalidOperation:
         return str(amount)
+
+
+def money(amount, currency: str | None) -> str:
+    """An exact amount in its currency, every digit kept ($0.00123, ¥12.50); no currency: the plain number."""
+    value = _decimal(amount)
+    if not isinstance(value, Decimal):
+        return value
     if not currency:
         return numbers.format_decimal(value, locale=get_locale(), decimal_quantization=False)
     return numbers.format_currency(value, currency, locale=get_locale(), decimal_quantization=False)
@@ -91,12 +98,9 @@ def money(amount, currency: str | None) -> str:
 
 def money_short(amount, currency: str | None) -> str:
     """An amount for a headline: the currency's cents, or four significant digits below one unit ($0.006789)."""
-    if amount is None or amount == "":
-        return MISSING
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation:
-        return str(amount)
+    value = _decimal(amount)
+    if not isinstance(value, Decimal):
+        return value
     if value and abs(value) < 1:
         value = value.quantize(Decimal(1).scaleb(value.adjusted() - 3)).normalize()
         return money(value, currency)

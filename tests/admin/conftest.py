@@ -27,6 +27,20 @@ def login(client, username: str = "admin", password: str = PASSWORD, **form):
     return client.post("/admin/login", data=data)
 
 
+def signed_in(app, username: str = "admin", page: str = "/admin/"):
+    """A test client signed in as `username`, and the CSRF token of the forms on `page`."""
+    client = app.test_client()
+    assert login(client, username).status_code == 302
+    return client, csrf_token(client, page)
+
+
+@pytest.fixture
+def viewer_console(app, make_admin):
+    """A test client signed in as a viewer."""
+    make_admin(app, "viewer", token=False, role="viewer")
+    return signed_in(app, "viewer")[0]
+
+
 def lock_admin(app, username: str) -> None:
     """Lock an admin's sign-in for a day, as repeated failures would."""
     from aichat.admin import accounts

@@ -11,7 +11,7 @@ from sqlalchemy import insert
 
 from aichat.extensions import db
 from aichat.models import AIUsageLog
-from tests.admin.conftest import login
+
 from tests.usage.factories import log_row
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -19,11 +19,8 @@ SECRET = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX1234"
 
 
 @pytest.fixture
-def console(app, make_admin):
-    make_admin(app, "viewer", token=False, role="viewer")
-    client = app.test_client()
-    assert login(client, "viewer").status_code == 302
-    return client
+def console(viewer_console):
+    return viewer_console
 
 
 def error(minutes_ago: float, upstream: str, code: str | None, message: str = "failed") -> dict:

@@ -22,11 +22,8 @@ _NEWER = re.compile(r'href="([^"]+)" rel="prev" id="page-newer"')
 
 
 @pytest.fixture
-def console(app, make_admin):
-    make_admin(app, "viewer", token=False, role="viewer")
-    client = app.test_client()
-    assert login(client, "viewer").status_code == 302
-    return client
+def console(viewer_console):
+    return viewer_console
 
 
 def ids(html: str) -> list[int]:

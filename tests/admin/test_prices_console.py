@@ -12,7 +12,7 @@ from sqlalchemy import select
 from aichat import audit
 from aichat.extensions import db
 from aichat.models import ModelPrice
-from tests.admin.conftest import csrf_token, login
+from tests.admin.conftest import signed_in
 
 PRICE = {"model": "console-model-x", "currency": "USD", "input_per_mtok": "1.25", "cached_input_per_mtok": "",
          "output_per_mtok": "10", "valid_from": "2026-01-01", "above_prompt_tokens": "", "source": "test"}
@@ -25,9 +25,7 @@ def console(make_app, make_admin):
     make_admin(app, "viewer", token=False, role="viewer")
 
     def sign_in(name="admin"):
-        client = app.test_client()
-        assert login(client, name).status_code == 302
-        return client, csrf_token(client, "/admin/prices")
+        return signed_in(app, name, "/admin/prices")
 
     app.sign_in = sign_in
     yield app

@@ -12,7 +12,7 @@ from aichat.extensions import db
 from aichat.models import ModelAlias, Upstream
 from aichat.runtime import runtime_of
 from aichat.upstreams import store
-from tests.admin.conftest import csrf_token, login
+from tests.admin.conftest import csrf_token, login, signed_in
 from tests.conftest import OPENAI_KEYS
 
 SECRET = "sk-console-secret-never-shown-0123456789"
@@ -28,9 +28,7 @@ def console(make_app, make_admin):
     make_admin(app, "viewer", token=False, role="viewer")
 
     def sign_in(name="admin"):
-        client = app.test_client()
-        assert login(client, name).status_code == 302
-        return client, csrf_token(client, "/admin/upstreams")
+        return signed_in(app, name, "/admin/upstreams")
 
     app.sign_in = sign_in
     return app
