@@ -14,7 +14,9 @@ def _every_get(app) -> list[str]:
     urls = []
     for rule in app.url_map.iter_rules():
         if "GET" in rule.methods:
-            urls.append(rule.build({name: "css/admin.css" for name in rule.arguments})[1])
+            numeric = {name for name in rule.arguments
+                       if type(rule._converters.get(name)).__name__ == "IntegerConverter"}
+            urls.append(rule.build({name: 1 if name in numeric else "css/admin.css" for name in rule.arguments})[1])
     return urls
 
 
