@@ -73,6 +73,8 @@ class AIUsageLog(db.Model):
         Index("ix_ai_usage_log_model_served_created_id", "model_served", "created_at", "id"),
         Index("ix_ai_usage_log_error_code_created_id", "error_code", "created_at", "id"),
         Index("ix_ai_usage_log_caller_created_id", "caller", "created_at", "id"),
+        # A key's newest success, error or cancel (its last use and bench state on the upstreams page): one seek.
+        Index("ix_ai_usage_log_upstream_key_status_created", "upstream", "key_label", "status", "created_at"),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aichat.crypto import hint
@@ -110,45 +110,55 @@ def _upstream_column():
 
 
 def _add_usage(session: Session, upstream: UpstreamView) -> None:
-    """Each key's last use, last error and bench from the usage log of the last STATE_WINDOW."""
+    """Each key's last use, last error and bench from the usage log of the last STATE_WINDOW.
+
+    Each answer is the newest row of one (upstream, key, status), a seek in the index on those columns and
+    created_at, so a log of millions of rows costs a few lookups per key, not a scan of its month.
+    """
     if not upstream.keys:
         return
-    column = _upstream_column()
-    mine = (column == upstream.name, AIUsageLog.key_label.in_([k.label for k in upstream.keys]),
-            AIUsageLog.created_at >= datetime.now(timezone.utc) - STATE_WINDOW)
-    latest = {row.key_label: row for row in session.execute(
-        select(AIUsageLog.key_label, func.max(AIUsageLog.created_at).label("used"),
-               func.max(case((AIUsageLog.status == "success", AIUsageLog.created_at))).label("success"),
-               func.max(case((AIUsageLog.status == "error", AIUsageLog.created_at))).label("error"),
-               func.max(case((AIUsageLog.error_code == KEY_INVALID, AIUsageLog.created_at))).label("invalid"))
-        .where(*mine).group_by(AIUsageLog.key_label))}
+    since = datetime.now(timezone.utc) - STATE_WINDOW
     for key in upstream.keys:
-        row = latest.get(key.label)
-        if row is not None:
-            key.last_used_at = _newest(key.last_used_at, _utc(row.used))
-            if row.error and (key.last_error_at is None or _utc(row.error) >= key.last_error_at):
-                key.last_error_at = _utc(row.error)
-                key.last_error_code = _error_code(session, mine, key.label, row.error)
+        mine = (_upstream_column() == upstream.name, AIUsageLog.key_label == key.label, AIUsageLog.created_at >= since)
+        newest = {status: _newest_at(session, mine, AIUsageLog.status == status)
+                  for status in ("success", "error", "cancelled")}
+        success, error = newest["success"], newest["error"]
+        used = _newest(_newest(success, error), newest["cancelled"])
+        key.last_used_at = _newest(key.last_used_at, _utc(used))
+        if error and (key.last_error_at is None or _utc(error) >= key.last_error_at):
+            key.last_error_at = _utc(error)
+            key.last_error_code = _error_code(session, mine, error)
+        # Benched: refused as invalid after its last success; only the errors since that success are read.
+        invalid = None
+        if error is not None and (success is None or success < error):
+            after = () if success is None else (AIUsageLog.created_at > success,)
+            invalid = _newest_at(session, mine, AIUsageLog.status == "error", AIUsageLog.error_code == KEY_INVALID,
+                                 *after)
         if not key.enabled:
             key.state = "disabled"
-        elif row is not None and row.invalid and (row.success is None or row.success < row.invalid):
+        elif invalid is not None:
             key.state = "benched"
-            status = _status_at(session, mine, key.label, row.invalid)
+            status = _status_at(session, mine, invalid)
             key.why = (f"{KEY_INVALID}{f' (HTTP {status})' if status else ''} "
-                       f"since {_utc(row.invalid):%Y-%m-%d %H:%M} UTC")
+                       f"since {_utc(invalid):%Y-%m-%d %H:%M} UTC")
+
+
+def _newest_at(session: Session, mine: tuple, *conditions) -> datetime | None:
+    return session.execute(select(AIUsageLog.created_at).where(*mine, *conditions)
+                           .order_by(AIUsageLog.created_at.desc()).limit(1)).scalar()
 
 
 def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max((m for m in (a, b) if m is not None), default=None)
 
 
-def _error_code(session: Session, mine: tuple, label: str, at: datetime) -> str | None:
-    return session.execute(select(AIUsageLog.error_code).where(*mine, AIUsageLog.key_label == label,
+def _error_code(session: Session, mine: tuple, at: datetime) -> str | None:
+    return session.execute(select(AIUsageLog.error_code).where(*mine, AIUsageLog.status == "error",
                                                                AIUsageLog.created_at == at).limit(1)).scalar()
 
 
-def _status_at(session: Session, mine: tuple, label: str, at: datetime) -> int | None:
-    return session.execute(select(AIUsageLog.http_status).where(*mine, AIUsageLog.key_label == label,
+def _status_at(session: Session, mine: tuple, at: datetime) -> int | None:
+    return session.execute(select(AIUsageLog.http_status).where(*mine, AIUsageLog.status == "error",
                                                                 AIUsageLog.created_at == at,
                                                                 AIUsageLog.error_code == KEY_INVALID).limit(1)).scalar()
 
