@@ -64,7 +64,7 @@ def test_the_page_shows_them_formatted(seeded):
     _app, client, _ = seeded
     html = client.get("/admin/", query_string=PERIOD).get_data(as_text=True)
     assert _stat(html, "requests") == ("5", "+150.0% vs previous period")
-    assert _stat(html, "success-rate") == ("100.0%", "0.0% vs previous period")
+    assert _stat(html, "success-rate") == ("100.0%", "0.0 pts vs previous period")  # a share changes in points
     assert _stat(html, "tokens") == ("210", "+600.0% vs previous period")
     assert _stat(html, "cost-usd") == ("$1.00", "+400.0% vs previous period")
     assert _stat(html, "cost-eur") == ("€2.50", "-50.0% vs previous period")
