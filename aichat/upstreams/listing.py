@@ -28,7 +28,9 @@ class KeyView:
     hint: str  # first and last 4 characters, never more
     enabled: bool
     state: str = "active"  # active | disabled | benched
-    why: str | None = None  # why benched: the refusal that benched it
+    why: str | None = None  # why benched: the refusal that benched it, in words (the CLI prints it)
+    benched_at: datetime | None = None  # when, and the HTTP status of, that refusal (pages word it themselves)
+    benched_status: int | None = None
     last_used_at: datetime | None = None
     last_error_code: str | None = None
     last_error_at: datetime | None = None
@@ -139,6 +141,7 @@ def _add_usage(session: Session, upstream: UpstreamView) -> None:
         elif invalid is not None:
             key.state = "benched"
             status = _status_at(session, mine, invalid)
+            key.benched_at, key.benched_status = _utc(invalid), status
             key.why = (f"{KEY_INVALID}{f' (HTTP {status})' if status else ''} "
                        f"since {_utc(invalid):%Y-%m-%d %H:%M} UTC")
 

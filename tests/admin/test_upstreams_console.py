@@ -347,3 +347,27 @@ def test_a_change_that_meets_another_made_meanwhile_is_a_409_not_a_500(console, 
     resp = client.post("/admin/upstreams/-/aliases", data={"csrf_token": token, "alias": "fast", "target": "m"})
     assert resp.status_code == 409 and 'id="page-error"' in resp.get_data(as_text=True)
     assert _actions(console) == []
+
+
+def test_a_key_the_log_benches_says_why_in_the_page_s_language(console):
+    """A key refused as invalid after its last success (as the usage log tells it, whatever this process saw)
+    reads as benched, with when and the HTTP status, in Chinese on a Chinese page."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.usage.factories import log_row, write_logs
+
+    client, token = console.sign_in()
+    _add(client, token)
+    client.post("/admin/upstreams/deepseek/keys", data={"csrf_token": token, "label": "old", "secret": SECRET})
+    now = datetime.now(timezone.utc)
+    write_logs(console, [
+        log_row(now - timedelta(minutes=30), upstream="deepseek", provider="openai", key_label="old"),
+        log_row(now - timedelta(minutes=5), upstream="deepseek", provider="openai", key_label="old", status="error",
+                http_status=401, error_code="upstream_key_invalid", cost=None, currency=None)])
+    client.set_cookie("aichat_lang", "zh_CN")
+    detail = client.get("/admin/upstreams/deepseek").get_data(as_text=True)
+    row = detail.split('data-label="old"')[1].split("</tr>")[0]
+    assert "被拒绝为无效密钥（HTTP 401）" in row and "since" not in row
+    write_logs(console, [log_row(now - timedelta(minutes=1), upstream="deepseek", provider="openai", key_label="old")])
+    row = client.get("/admin/upstreams/deepseek").get_data(as_text=True).split('data-label="old"')[1].split("</tr>")[0]
+    assert "无效密钥" not in row, "a success after the refusal ends the bench"
