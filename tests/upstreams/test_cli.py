@@ -131,8 +131,8 @@ def test_list_shows_the_environment_and_the_database_upstreams(make_upstreams_ap
     deepseek = listed[1]
     assert deepseek["models"] == ["deepseek-chat", "deepseek-*"] and deepseek["priority"] == 5
     assert deepseek["keys"] == [{"label": "main", "hint": f"{DEEPSEEK_KEY[:4]}…{DEEPSEEK_KEY[-4:]}", "enabled": True,
-                                 "state": "active", "why": None, "last_used_at": None, "last_error_code": None,
-                                 "last_error_at": None}]
+                                 "state": "active", "why": None, "benched_at": None, "benched_status": None,
+                                 "last_used_at": None, "last_error_code": None, "last_error_at": None}]
     assert datetime.fromisoformat(deepseek["created_at"]).tzinfo is not None
     assert [k["label"] for k in listed[0]["keys"]] == ["openai#1", "openai#2"]
     shown = json.loads(ok(runner.invoke(args=["upstreams", "show", "openai", "--json"])).stdout)
