@@ -61,13 +61,14 @@ def conversations_index():
     wanted = console.Search(site.id, owner, _day(fields["from"], "from", errors), _day(fields["to"], "to", errors),
                             usage_zone(current_app.config))
     try:
-        rows, cursor = console.search(db.session, wanted, request.args.get("before") or None)
+        rows, older, newer = console.search(db.session, wanted, request.args.get("before") or None,
+                                            request.args.get("after") or None)
     except InvalidCursor:
         errors["before"] = gettext("This page link is not valid any more; start again from the newest.")
-        rows, cursor = console.search(db.session, wanted)
+        rows, older, newer = console.search(db.session, wanted)
     return render_template("admin/conversations/index.html", sites=site_store.all_sites(db.session), fields=fields,
-                           errors=errors, rows=rows, older=cursor, owner=owner, site=site_store.site_dict(site),
-                           first_page=not request.args.get("before")), 400 if errors.keys() - {"before"} else 200
+                           errors=errors, rows=rows, older=older, newer=newer, owner=owner,
+                           site=site_store.site_dict(site)), 400 if errors.keys() - {"before"} else 200
 
 
 @bp.get("/conversations/<public_id>")

@@ -1,7 +1,7 @@
 """The admin's view of a site's conversations: search by end user or dates, read one, delete one, and a user's
 export and erasure. Plain Python over a session.
 
-A search pages newest updated first by (updated_at, public_id) with the same cursors as the end users' listing,
+A search pages newest updated first by (updated_at, public_id), both ways, with the same cursors as the end users' listing,
 walking the (site_id, owner, updated_at) or (site_id, updated_at) index: never OFFSET, never a COUNT.
 """
 from __future__ import annotations
@@ -54,9 +54,10 @@ def _start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def search(session: Session, wanted: Search, before: str | None = None,
-           limit: int = PAGE_ROWS) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the site's conversations that match, newest updated first, and the next page's cursor."""
+def search(session: Session, wanted: Search, before: str | None = None, after: str | None = None,
+           limit: int = PAGE_ROWS) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """One page of the site's conversations that match, newest updated first, with the cursors of the older and
+    the newer page (None where there is none). `before` pages towards older ones, `after` back towards newer."""
     query = select(Conversation).where(Conversation.site_id == wanted.site_id)
     if wanted.owner is not None:
         query = query.where(Conversation.owner == wanted.owner)
@@ -64,15 +65,24 @@ def search(session: Session, wanted: Search, before: str | None = None,
         query = query.where(Conversation.updated_at >= _start(wanted.first, wanted.zone))
     if wanted.last is not None:
         query = query.where(Conversation.updated_at < _start(wanted.last + timedelta(days=1), wanted.zone))
+    key = (Conversation.updated_at, Conversation.public_id)
+    if after:
+        # Back towards the newest: the rows just above the cursor, read upwards, then shown newest first.
+        moment, public_id = parse_cursor(after)
+        query = query.where(or_(key[0] > moment, and_(key[0] == moment, key[1] > public_id)))
+        rows = list(session.execute(query.order_by(key[0].asc(), key[1].asc()).limit(limit + 1)).scalars())
+        newer = len(rows) > limit
+        rows = rows[:limit][::-1]
+        return ([listed(row) for row in rows], cursor_of(rows[-1]) if rows else None,
+                cursor_of(rows[0]) if newer and rows else None)
     if before:
         moment, public_id = parse_cursor(before)
-        query = query.where(or_(Conversation.updated_at < moment,
-                                and_(Conversation.updated_at == moment, Conversation.public_id < public_id)))
-    rows = list(session.execute(query.order_by(Conversation.updated_at.desc(), Conversation.public_id.desc())
-                                .limit(limit + 1)).scalars())
+        query = query.where(or_(key[0] < moment, and_(key[0] == moment, key[1] < public_id)))
+    rows = list(session.execute(query.order_by(key[0].desc(), key[1].desc()).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
-    return [listed(row) for row in rows], (cursor_of(rows[-1]) if more else None)
+    return ([listed(row) for row in rows], cursor_of(rows[-1]) if more else None,
+            cursor_of(rows[0]) if before and rows else None)
 
 
 def listed(row: Conversation) -> dict[str, Any]:

@@ -67,8 +67,14 @@ def test_search_by_user_pages_with_a_cursor_never_offset(console):
     assert first.status_code == 200 and ids == console.alice[:50], "newest updated first, 50 a page"
     older = re.search(r'href="([^"]+)" rel="next"', html).group(1).replace("&amp;", "&")
     assert "before=" in older and "offset" not in older
-    rest = LINK.findall(console.admin.get(older).get_data(as_text=True))
-    assert rest == console.alice[50:]
+    second = console.admin.get(older).get_data(as_text=True)
+    assert LINK.findall(second) == console.alice[50:]
+    assert 'id="page-newer"' not in html, "the first page has no newer one"
+    newer = re.search(r'href="([^"]+)" rel="prev" id="page-newer"', second).group(1).replace("&amp;", "&")
+    assert "after=" in newer
+    back = console.admin.get(newer).get_data(as_text=True)
+    assert LINK.findall(back) == console.alice[:50], "back to the newest page, by keyset too"
+    assert 'id="page-newer"' not in back and 'rel="next"' in back
     assert 'id="export-user"' in html and 'id="erase-user"' in html
 
 
