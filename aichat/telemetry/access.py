@@ -78,7 +78,7 @@ def _fields(endpoint: str, status: int, streamed: bool, ip_storage: str) -> dict
 
 
 def _caller() -> str | None:
-    """A client key's label, or the admin's name; both are safe to log."""
+    """A client key's label, or the admin's name (an API token's or the console session's); both are safe to log."""
     caller = g.get("caller")  # a chat surface's Caller
     if caller is not None and caller.label is not None:
         return caller.label
@@ -86,5 +86,9 @@ def _caller() -> str | None:
     if label is not None:
         return label
     admin = g.get("admin")
+    if admin is None:
+        # A console session's admin, only if this request already loaded it (never a lookup for the log's sake).
+        signed_in = g.get("_login_user")
+        admin = signed_in if getattr(signed_in, "is_authenticated", False) else None
     name = getattr(admin, "username", None) if admin is not None else None
     return f"admin:{name}" if name else None

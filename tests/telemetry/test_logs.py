@@ -148,3 +148,17 @@ def test_setting_up_logging_for_many_apps_keeps_one_handler(make_app, capsys):
 def test_a_bad_log_level_stops_the_start(make_app):
     with pytest.raises(ValueError, match="AICHAT_LOG_LEVEL"):
         make_app(AICHAT_LOG_LEVEL="chatty")
+
+
+def test_a_console_page_s_line_names_its_signed_in_admin(app, make_admin, capsys):
+    """Does a request on a console session say whose it was, as an API token's does?"""
+    from tests.admin.conftest import login
+
+    make_admin(app, "ops-lead", token=False)
+    client = app.test_client()
+    assert login(client, "ops-lead").status_code == 302
+    capsys.readouterr()
+    call(client, "GET", "/admin/audit")
+    call(app.test_client(), "GET", "/admin/audit")  # no session: nobody to name
+    pages = [line for line in access_lines(capsys) if line["path"] == "/admin/audit"]
+    assert [line["caller"] for line in pages] == ["admin:ops-lead", None]
