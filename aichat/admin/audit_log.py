@@ -10,8 +10,10 @@ from flask_login import login_required
 
 from aichat import audit_search
 from aichat.extensions import db
-from aichat.usage.days import range_bounds, usage_zone
+from aichat.api.params import plain
+from aichat.usage.days import parse_date, range_bounds, usage_zone
 
+from .logfilters import CONTROL_CHARACTER
 from .views import bp
 
 PAGE_ROWS = 50
@@ -21,7 +23,7 @@ TEXT_FIELDS = {"actor": 128, "action": 64, "target_type": 32, "target": 255}
 
 def _day(text: str) -> date | None:
     try:
-        return date.fromisoformat(text)
+        return parse_date(text, "date")
     except ValueError:
         return None
 
@@ -32,6 +34,9 @@ def read_filter(args: Mapping[str, str], config) -> tuple[audit_search.Filter, d
     values = {name: (args.get(name) or "").strip()[:longest] for name, longest in TEXT_FIELDS.items()}
     values.update({name: (args.get(name) or "").strip()[:10] for name in ("from", "to")})
     errors, days = {}, {}
+    for name in TEXT_FIELDS:
+        if not plain(values[name]):
+            errors[name], values[name] = CONTROL_CHARACTER, ""
     for name in ("from", "to"):
         if values[name]:
             days[name] = _day(values[name])

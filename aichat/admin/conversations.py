@@ -16,7 +16,7 @@ from aichat.chat.conversations import ConversationNotFound, InvalidCursor
 from aichat.extensions import db
 from aichat.tenancy import sites as site_store
 from aichat.tenancy.directory import LOCAL_DOMAIN
-from aichat.usage.days import usage_zone
+from aichat.usage.days import parse_date, usage_zone
 
 from .roles import role_required
 from .views import bp
@@ -26,7 +26,7 @@ def _day(text: str | None, name: str, errors: dict) -> date | None:
     if not (text or "").strip():
         return None
     try:
-        return date.fromisoformat(text.strip())
+        return parse_date(text.strip(), name)
     except ValueError:
         errors[name] = gettext("Enter a date as YYYY-MM-DD.")
         return None

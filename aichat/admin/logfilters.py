@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 
+from aichat.api.params import plain
+from aichat.usage.days import FIRST_DAY, LAST_DAY
 from aichat.usage.explorer import STATUSES, Filters
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -21,6 +23,7 @@ RANGE_LABELS = {"1h": _l("Last hour"), "24h": _l("Last 24 hours"), "7d": _l("Las
 DEFAULT_RANGE = "24h"
 # Text filters and their longest values (the columns' lengths).
 TEXT_FILTERS = {"site": 255, "upstream": 64, "model": 128, "error_code": 64, "caller": 128, "request_id": 64}
+CONTROL_CHARACTER = _l("No control characters: no stored name holds one.")
 STATUS_LABELS = {"success": _l("Success"), "error": _l("Error"), "cancelled": _l("Cancelled")}
 _FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
 
@@ -54,6 +57,8 @@ def _local(text: str, zone: ZoneInfo) -> datetime | None:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
+    if not FIRST_DAY <= value.date() <= LAST_DAY:  # far enough inside datetime's range to shift by a zone
+        return None
     return value.replace(tzinfo=zone).astimezone(timezone.utc) if value.tzinfo is None else None
 
 
@@ -69,6 +74,8 @@ def parse(args: Mapping[str, str], zone: ZoneInfo, now: datetime) -> Query:
         values[name] = text[:longest * 2]
         if len(text) > longest:
             errors[name] = _l("At most %(n)d characters.", n=longest)
+        elif not plain(text):
+            errors[name] = CONTROL_CHARACTER
         elif text:
             chosen[name] = text
     status = (args.get("status") or "").strip()

@@ -11,7 +11,7 @@ from typing import Mapping
 
 from flask_babel import lazy_gettext as _l
 
-from aichat.usage.days import MAX_RANGE_DAYS, today, usage_zone
+from aichat.usage.days import MAX_RANGE_DAYS, parse_date, today, usage_zone
 from aichat.usage.queries import Period
 
 PRESETS = {"today": 1, "7": 7, "30": 30, "90": 90}
@@ -52,7 +52,7 @@ class Choice:
 
 def _date(text: str | None) -> date | None:
     try:
-        return date.fromisoformat((text or "").strip())
+        return parse_date((text or "").strip(), "date")
     except ValueError:
         return None
 

@@ -13,8 +13,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from aichat import audit
+from aichat.api.params import plain
 from aichat.usage import prices
 
+from .logfilters import CONTROL_CHARACTER
 from .roles import role_required
 from .views import bp
 
@@ -35,6 +37,8 @@ MESSAGES = {
 
 def _page(status: int = 200, **extra):
     model = request.args.get("model", "").strip()[:128] or None
+    if model is not None and not plain(model):
+        model, status, extra = None, 400, {"filter_error": CONTROL_CHARACTER, **extra}
     context = {"rows": prices.listing(model, everything=True), "model": model or "", "form": {"currency": "USD"},
                "errors": {}, "import_error": None,
                "refresh": current_app.config["AICHAT_PRICE_REFRESH"], **extra}

@@ -17,6 +17,11 @@ _WHOLE = re.compile(r"[0-9]{1,6}")  # ASCII digits only, no sign, space or newli
 # refuses (NUL). The OpenAPI document declares this same pattern, so what it allows is what is accepted.
 TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 _TEXT = re.compile(TEXT_PATTERN)
+
+
+def plain(value: str) -> bool:
+    """Does `value` hold no control character (the console's filters ask the same as the API's)?"""
+    return bool(_TEXT.match(value))
 # YYYY-MM-DD with a year from 1970 to 9998 (usage.days: FIRST_DAY..LAST_DAY); the calendar checks the rest.
 DATE_PATTERN = r"^(?:19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
 

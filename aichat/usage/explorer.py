@@ -213,8 +213,13 @@ def grouped(rows: list) -> list[list]:
     return list(groups.values())
 
 
+MAX_ROW_ID = 2**63 - 1
+
+
 def row(session: Session, row_id: int):
-    """One log row, or None."""
+    """One log row, or None (also for an id no row can have: the databases refuse numbers past 64 bits)."""
+    if not 0 < row_id <= MAX_ROW_ID:
+        return None
     return session.get(Log, row_id)
 
 

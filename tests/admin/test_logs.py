@@ -152,6 +152,7 @@ def test_the_detail_page_shows_tokens_cost_timing_the_error_redacted_and_the_oth
     failed = console.get(f"/admin/logs/{first}").get_data(as_text=True)
     assert "upstream_auth" in failed and "[redacted]" in failed and secret not in failed
     assert console.get("/admin/logs/999999999").status_code == 404
+    assert console.get("/admin/logs/99999999999999999999999").status_code == 404  # past 64 bits: no such row
 
 
 def test_the_conversation_links_to_its_page(app, console):
